@@ -1,0 +1,53 @@
+# minillama — run `make help` for the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= $(or $(MINILLAMA_PROFILE),cpu)
+
+# torch is installed before the project so pip never resolves it on its own: on PyPI an
+# unpinned Linux `torch` is a multi-GB CUDA build. Without an NVIDIA GPU we pin the CPU
+# build this course is tested with (torch 2.13.0). With a GPU, the newest torch that pip
+# offers (a CUDA build) is installed. Override either: `make TORCH_SPEC="torch==2.5.1"`,
+# and add an index with `make TORCH_INDEX=--index-url=https://download.pytorch.org/whl/cpu`.
+HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+TORCH_SPEC ?= $(if $(HAS_GPU),torch,torch==2.13.0)
+TORCH_INDEX ?=
+
+.PHONY: help setup test test-fast reproduce lab bench student clean
+.DEFAULT_GOAL := help
+
+help:  ## list the targets
+	@echo "minillama — Code Llama rebuilt at laptop scale"
+	@echo
+	@echo "  make reproduce   set up .venv and run every notebook headless -> results/ (MINILLAMA_PROFILE=$(PROFILE))"
+	@echo "  make test        set up .venv, run pytest and nbval over the notebooks (quick profile)"
+	@echo "  make lab         JupyterLab on notebooks/"
+	@echo "  make bench       the speed benchmarks in bench/ (prints ratios against transformers)"
+	@echo "  make setup       only create .venv and install the project"
+	@echo "  make clean       remove caches and generated data (keeps .venv and results/)"
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $@
+
+setup: $(VENV)/.installed  ## create .venv and install
+
+test: setup  ## pytest + nbval over every notebook, quick profile
+	MINILLAMA_PROFILE=quick $(PY) -m pytest -q tests
+	MINILLAMA_PROFILE=quick $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env notebooks
+
+reproduce: setup  ## run the notebook series headless and write results/
+	MINILLAMA_PROFILE=$(PROFILE) $(PY) -m minillama reproduce --out results
+
+lab: setup  ## JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab notebooks
+
+bench: setup  ## speed benchmarks (ratios against named baselines)
+	$(PY) bench/bench_model.py
+
+clean:  ## remove caches and generated data
+	rm -rf data/cache data/artifacts .pytest_cache .hypothesis
+	find . -name __pycache__ -prune -exec rm -rf {} +
