@@ -1,0 +1,265 @@
+"""Checkpoint interop: transformers (HF) folders and Meta's original checkpoints.
+
+- :func:`save_pretrained` writes ``config.json`` + ``model.safetensors`` that
+  ``transformers.LlamaForCausalLM.from_pretrained`` loads with the same logits.
+- :func:`from_pretrained` loads any HF Llama folder into minillama.
+- :func:`load_meta` loads Meta's ``params.json`` + ``consolidated.*.pth``.
+
+minillama uses HF's half-split RoPE pairing, so HF weights are a plain rename. Meta pairs
+channels (2i, 2i+1); their ``wq``/``wk`` rows are permuted here, per head. Forgetting this
+permutation gives a model whose text degrades after a few dozen tokens (positions 0 and 1
+still look fine, which is why the bug survives casual checks).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .model import ModelConfig, Transformer
+from .rope import RopeScaling
+
+# minillama name -> HF name, per layer (gate = w1, up = w3, down = w2)
+_LAYER_NAMES = {
+    "attention.wq.weight": "self_attn.q_proj.weight",
+    "attention.wk.weight": "self_attn.k_proj.weight",
+    "attention.wv.weight": "self_attn.v_proj.weight",
+    "attention.wo.weight": "self_attn.o_proj.weight",
+    "feed_forward.w1.weight": "mlp.gate_proj.weight",
+    "feed_forward.w2.weight": "mlp.down_proj.weight",
+    "feed_forward.w3.weight": "mlp.up_proj.weight",
+    "attention_norm.weight": "input_layernorm.weight",
+    "ffn_norm.weight": "post_attention_layernorm.weight",
+}
+_TOP_NAMES = {"tok_embeddings.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight",
+              "output.weight": "lm_head.weight"}
+
+
+def to_hf_name(name: str) -> str:
+    if name in _TOP_NAMES:
+        return _TOP_NAMES[name]
+    _, i, rest = name.split(".", 2)  # layers.{i}.{rest}
+    return f"model.layers.{i}.{_LAYER_NAMES[rest]}"
+
+
+def hf_config_dict(cfg: ModelConfig) -> dict:
+    """A LlamaConfig as a dict, readable by transformers 4.x (rope_theta/rope_scaling) and
+    5.x (rope_parameters)."""
+    theta, rope = cfg.rope_theta, {"rope_type": "default"}
+    max_pos = cfg.max_seq_len
+    s = cfg.rope_scaling
+    if s is not None:
+        if s.type == "linear":
+            rope = {"rope_type": "linear", "factor": s.factor}
+        elif s.type == "ntk":
+            # transformers has no static NTK rule; it is exactly a larger θ
+            theta = cfg.rope_theta * s.factor ** (cfg.head_dim / (cfg.head_dim - 2))
+        elif s.type == "dynamic":
+            rope = {"rope_type": "dynamic", "factor": s.factor}
+            max_pos = s.original_max_seq_len  # transformers reads the original length from here
+        elif s.type == "yarn":
+            rope = {"rope_type": "yarn", "factor": s.factor, "original_max_position_embeddings": s.original_max_seq_len,
+                    "beta_fast": s.beta_fast, "beta_slow": s.beta_slow}
+    legacy_scaling = None if rope["rope_type"] == "default" else {**rope, "type": rope["rope_type"]}
+    return {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "vocab_size": cfg.vocab_size, "hidden_size": cfg.dim, "intermediate_size": cfg.ffn_dim,
+        "num_hidden_layers": cfg.n_layers, "num_attention_heads": cfg.n_heads,
+        "num_key_value_heads": cfg.n_kv_heads, "head_dim": cfg.head_dim, "hidden_act": "silu",
+        "max_position_embeddings": max_pos, "rms_norm_eps": cfg.norm_eps,
+        "rope_theta": theta, "rope_scaling": legacy_scaling, "rope_parameters": {**rope, "rope_theta": theta},
+        "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False,
+        "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "float32",
+    }
+
+
+def save_pretrained(model: Transformer, directory: str | Path) -> Path:
+    """Write an HF Llama folder (``config.json`` + ``model.safetensors``)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {to_hf_name(k): v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    (directory / "config.json").write_text(json.dumps(hf_config_dict(model.cfg), indent=2))
+    return directory
+
+
+def _ffn_fields(dim: int, intermediate: int) -> dict:
+    """multiple_of / ffn_dim_multiplier that reproduce an HF intermediate_size exactly."""
+    hidden = int(2 * 4 * dim / 3)
+    for multiple_of in (256, 128, 64, 32, 16, 8, 4, 2, 1):
+        if multiple_of * math.ceil(hidden / multiple_of) == intermediate:
+            return {"multiple_of": multiple_of, "ffn_dim_multiplier": None}
+    multiplier = min(1.0, intermediate / hidden)
+    return {"multiple_of": intermediate, "ffn_dim_multiplier": multiplier}
+
+
+def config_from_hf(hf: dict) -> ModelConfig:
+    if hf.get("model_type", "llama") not in ("llama", "code_llama"):
+        raise ValueError(f"model_type {hf.get('model_type')!r} is not a Llama model")
+    rope = hf.get("rope_parameters") or {}
+    theta = rope.get("rope_theta", hf.get("rope_theta", 10_000.0))
+    scaling_dict = hf.get("rope_scaling") or (rope if rope.get("rope_type", "default") != "default" else None)
+    scaling, max_pos = None, hf.get("max_position_embeddings", 2048)
+    if scaling_dict:
+        kind = scaling_dict.get("rope_type", scaling_dict.get("type"))
+        factor = scaling_dict.get("factor")
+        if kind == "linear":
+            scaling = RopeScaling("linear", factor)
+        elif kind == "dynamic":
+            scaling = RopeScaling("dynamic", factor, original_max_seq_len=max_pos)
+        elif kind == "yarn":
+            scaling = RopeScaling("yarn", factor, scaling_dict.get("original_max_position_embeddings", max_pos),
+                                  scaling_dict.get("beta_fast") or 32.0, scaling_dict.get("beta_slow") or 1.0)
+        elif kind != "default":
+            raise ValueError(f"rope scaling {kind!r} is not supported by minillama "
+                             "(supported: default, linear, dynamic, yarn)")
+    dim = hf["hidden_size"]
+    return ModelConfig(
+        dim=dim, n_layers=hf["num_hidden_layers"], n_heads=hf["num_attention_heads"],
+        n_kv_heads=hf.get("num_key_value_heads") or hf["num_attention_heads"], vocab_size=hf["vocab_size"],
+        norm_eps=hf.get("rms_norm_eps", 1e-5), rope_theta=float(theta), rope_scaling=scaling,
+        max_seq_len=max_pos, **_ffn_fields(dim, hf["intermediate_size"]))
+
+
+def load_state_checked(model: Transformer, state: dict[str, torch.Tensor], source: str) -> Transformer:
+    """Copy ``state`` into ``model``, naming any tensor that is missing, extra or misshapen."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        raise ValueError(f"{source}: checkpoint does not match the model: missing {missing[:5]}"
+                         f"{'…' if len(missing) > 5 else ''}, unexpected {extra[:5]}{'…' if len(extra) > 5 else ''}")
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise ValueError(f"{source}: tensor {name!r} has shape {tuple(tensor.shape)} in the checkpoint "
+                             f"but {tuple(expected[name].shape)} in the model; the config does not match "
+                             "these weights")
+    model.load_state_dict(state)
+    return model
+
+
+def from_pretrained(directory: str | Path, device: str | torch.device = "cpu",
+                    dtype: torch.dtype = torch.float32) -> Transformer:
+    """Load an HF Llama folder (safetensors, single file or sharded) into minillama."""
+    directory = Path(directory)
+    config_path = directory / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{directory} has no config.json; is it an HF model folder?")
+    cfg = config_from_hf(json.loads(config_path.read_text()))
+    files = sorted(directory.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{directory} has no *.safetensors weights")
+    hf_state: dict[str, torch.Tensor] = {}
+    for f in files:
+        hf_state.update(load_file(str(f)))
+    hf_state = {k: v for k, v in hf_state.items() if not k.endswith("rotary_emb.inv_freq")}
+    with torch.device("meta"):
+        model = Transformer(cfg)
+    from_hf = {to_hf_name(k): k for k in model.state_dict()}
+    if "lm_head.weight" not in hf_state and "model.embed_tokens.weight" in hf_state:
+        hf_state["lm_head.weight"] = hf_state["model.embed_tokens.weight"]  # tied-embedding checkpoints
+    state = {from_hf.get(k, k): v.to(dtype) for k, v in hf_state.items()}
+    model = model.to_empty(device=device).to(dtype)
+    return load_state_checked(model, {k: v.to(device) for k, v in state.items()}, str(directory)).eval()
+
+
+# --- Meta checkpoints -------------------------------------------------------------------
+
+# dim along which model-parallel shards are concatenated; anything else is replicated
+_SHARD_DIM = {"wq": 0, "wk": 0, "wv": 0, "w1": 0, "w3": 0, "output": 0, "wo": 1, "w2": 1, "tok_embeddings": 1}
+
+
+def interleaved_to_half(w: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Reorder the rows of a Meta wq/wk so pairs (2i, 2i+1) become (i, i + head_dim/2)."""
+    rows, cols = w.shape
+    hd = rows // n_heads
+    return w.view(n_heads, hd // 2, 2, cols).transpose(1, 2).reshape(rows, cols)
+
+
+def half_to_interleaved(w: torch.Tensor, n_heads: int) -> torch.Tensor:
+    rows, cols = w.shape
+    hd = rows // n_heads
+    return w.view(n_heads, 2, hd // 2, cols).transpose(1, 2).reshape(rows, cols)
+
+
+def _merge_shards(shards: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    if len(shards) == 1:
+        return dict(shards[0])
+    merged = {}
+    for name in shards[0]:
+        kind = name.split(".")[-2]  # e.g. layers.0.attention.wq.weight -> wq
+        if kind in _SHARD_DIM:
+            merged[name] = torch.cat([s[name] for s in shards], dim=_SHARD_DIM[kind])
+        else:
+            merged[name] = shards[0][name]  # norms are replicated on every shard
+    return merged
+
+
+def load_meta(directory: str | Path, device: str | torch.device = "cpu",
+              dtype: torch.dtype = torch.float32) -> Transformer:
+    """Load Meta's ``params.json`` + ``consolidated.NN.pth`` (one file per model-parallel rank)."""
+    directory = Path(directory)
+    params_path = directory / "params.json"
+    if not params_path.exists():
+        raise FileNotFoundError(f"{directory} has no params.json; is it a Meta checkpoint folder?")
+    params = json.loads(params_path.read_text())
+    files = sorted(directory.glob("consolidated.*.pth"))
+    if not files:
+        raise FileNotFoundError(f"{directory} has no consolidated.*.pth weights")
+    shards = [torch.load(f, map_location="cpu", weights_only=True) for f in files]
+    state = _merge_shards(shards)
+    state.pop("rope.freqs", None)  # older checkpoints store the frequencies; we recompute them
+
+    vocab = params.get("vocab_size", -1)
+    if vocab is None or vocab <= 0:  # Llama 2's params.json says -1: the tokenizer decides
+        vocab = state["tok_embeddings.weight"].shape[0]
+    cfg = ModelConfig(dim=params["dim"], n_layers=params["n_layers"], n_heads=params["n_heads"],
+                      n_kv_heads=params.get("n_kv_heads"), vocab_size=vocab,
+                      multiple_of=params.get("multiple_of", 256), ffn_dim_multiplier=params.get("ffn_dim_multiplier"),
+                      norm_eps=params.get("norm_eps", 1e-5), rope_theta=float(params.get("rope_theta", 10_000.0)),
+                      max_seq_len=params.get("max_seq_len", 16384))
+    for name in list(state):
+        if name.endswith("attention.wq.weight"):
+            state[name] = interleaved_to_half(state[name], cfg.n_heads)
+        elif name.endswith("attention.wk.weight"):
+            state[name] = interleaved_to_half(state[name], cfg.n_kv_heads)
+    with torch.device("meta"):
+        model = Transformer(cfg)
+    model = model.to_empty(device=device).to(dtype)
+    state = {k: v.to(device=device, dtype=dtype) for k, v in state.items()}
+    return load_state_checked(model, state, str(directory)).eval()
+
+
+def save_meta(model: Transformer, directory: str | Path, n_shards: int = 1) -> Path:
+    """Write a checkpoint in Meta's layout (interleaved RoPE rows, model-parallel shards).
+
+    Used by the tests to check :func:`load_meta` without downloading anything, and by
+    anyone who wants to run minillama's weights in Meta's reference code.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = model.cfg
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    for name in state:
+        if name.endswith("attention.wq.weight"):
+            state[name] = half_to_interleaved(state[name], cfg.n_heads)
+        elif name.endswith("attention.wk.weight"):
+            state[name] = half_to_interleaved(state[name], cfg.n_kv_heads)
+    for rank in range(n_shards):
+        shard = {}
+        for name, t in state.items():
+            kind = name.split(".")[-2]
+            if kind in _SHARD_DIM:
+                shard[name] = t.chunk(n_shards, dim=_SHARD_DIM[kind])[rank].clone()
+            else:
+                shard[name] = t
+        torch.save(shard, directory / f"consolidated.{rank:02d}.pth")
+    params = {"dim": cfg.dim, "n_layers": cfg.n_layers, "n_heads": cfg.n_heads, "n_kv_heads": cfg.n_kv_heads,
+              "vocab_size": cfg.vocab_size, "multiple_of": cfg.multiple_of, "ffn_dim_multiplier": cfg.ffn_dim_multiplier,
+              "norm_eps": cfg.norm_eps, "rope_theta": cfg.rope_theta}
+    (directory / "params.json").write_text(json.dumps(params, indent=2))
+    return directory
