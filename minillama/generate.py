@@ -1,0 +1,109 @@
+"""Text generation with the KV cache: greedy, temperature and top-p (nucleus) sampling.
+
+A batch of prompts of different lengths is handled as in Meta's reference code: the
+prompts are right-padded into one buffer, decoding starts at the shortest prompt, and a row
+that is still inside its own prompt keeps its prompt token instead of the sampled one.
+Every row therefore sees exactly the positions it would see alone, with a plain causal
+mask, and no padding token ever enters attention.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+
+from .model import Transformer
+
+
+def sample_next(logits: torch.Tensor, temperature: float = 0.0, top_p: float = 1.0,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Next token ``[B]`` from logits ``[B, vocab]``. ``temperature == 0`` is greedy."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        # drop a token when the tokens ranked above it already hold top_p of the mass
+        drop = sorted_probs.cumsum(dim=-1) - sorted_probs > top_p
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        choice = torch.multinomial(sorted_probs, 1, generator=generator)
+        return order.gather(-1, choice).squeeze(-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_tokens: int,
+             temperature: float = 0.0, top_p: float = 1.0, stop_ids: Sequence[int] = (),
+             seed: int | None = None,
+             should_stop: Callable[[int, list[int]], bool] | None = None) -> list[list[int]]:
+    """Continue each prompt by up to ``max_new_tokens`` tokens; returns the new tokens only.
+
+    A row stops at the first token in ``stop_ids`` (not included in its output) or when
+    ``should_stop(row, new_tokens)`` returns True (e.g. a stop string appeared; checked
+    after each token, the tokens so far are kept).
+    """
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise ValueError("every prompt needs at least one token (start it with BOS)")
+    device = model.tok_embeddings.weight.device
+    vocab = model.cfg.vocab_size
+    if any(t < 0 or t >= vocab for p in prompts for t in p):
+        raise ValueError(f"prompt token ids must lie in [0, {vocab}); does the tokenizer match the model?")
+    B, lens = len(prompts), [len(p) for p in prompts]
+    total = max(lens) + max_new_tokens
+    tokens = torch.zeros(B, total, dtype=torch.long, device=device)
+    in_prompt = torch.zeros(B, total, dtype=torch.bool, device=device)
+    for b, p in enumerate(prompts):
+        tokens[b, : len(p)] = torch.tensor(list(p), dtype=torch.long, device=device)
+        in_prompt[b, : len(p)] = True
+    generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
+    stops = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
+    cache = model.new_cache(B, total)
+    done = torch.zeros(B, dtype=torch.bool, device=device)
+    n_new = [0] * B  # tokens generated so far per row (stop token excluded)
+
+    prev = 0
+    for cur in range(min(lens), total):
+        logits = model(tokens[:, prev:cur], prev, cache)[:, -1]
+        nxt = sample_next(logits, temperature, top_p, generator)
+        generated = ~in_prompt[:, cur] & ~done
+        nxt = torch.where(in_prompt[:, cur], tokens[:, cur], nxt)
+        tokens[:, cur] = nxt
+        hit_stop = generated & torch.isin(nxt, stops) if len(stops) else torch.zeros_like(generated)
+        for b in torch.nonzero(generated & ~hit_stop).flatten().tolist():
+            n_new[b] += 1
+            if should_stop is not None and should_stop(b, tokens[b, lens[b]: lens[b] + n_new[b]].tolist()):
+                done[b] = True
+        done |= hit_stop
+        for b in range(B):  # a row whose budget is used up is finished too
+            if n_new[b] >= max_new_tokens:
+                done[b] = True
+        prev = cur
+        if bool(done.all()):
+            break
+    return [tokens[b, lens[b]: lens[b] + n_new[b]].tolist() for b in range(B)]
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
+    """Cut ``text`` at the earliest occurrence of any stop string."""
+    cut = min((i for s in stop if (i := text.find(s)) >= 0), default=len(text))
+    return text[:cut]
+
+
+def completion_fn(model: Transformer, tokenizer, bos: bool = True) -> Callable[..., list[str]]:
+    """Adapter ``generate(prompts: list[str], *, temperature, top_p, max_new_tokens, stop) -> list[str]``
+    used by the evaluation code: text in, text out, stop strings honoured during decoding."""
+
+    def run(prompts: list[str], *, temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 256,
+            stop: Sequence[str] = (), seed: int | None = None) -> list[str]:
+        ids = [tokenizer.encode(p, bos=bos) for p in prompts]
+
+        def should_stop(_, new_tokens):
+            text = tokenizer.decode(new_tokens)
+            return any(s in text for s in stop)
+
+        outs = generate(model, ids, max_new_tokens, temperature, top_p, stop_ids=[tokenizer.eos_id],
+                        seed=seed, should_stop=should_stop if stop else None)
+        return [truncate_at_stop(tokenizer.decode(o), stop) for o in outs]
+
+    return run

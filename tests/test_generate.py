@@ -1,0 +1,66 @@
+"""Generation: the KV-cache decoder against a naive full-forward loop."""
+
+import pytest
+import torch
+
+from minillama.generate import generate, sample_next, truncate_at_stop
+from minillama.model import ModelConfig, Transformer
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return Transformer(ModelConfig.from_name("debug")).eval()
+
+
+def naive_greedy(model, prompt, n):
+    x = list(prompt)
+    with torch.no_grad():
+        for _ in range(n):
+            x.append(int(model(torch.tensor([x]))[0, -1].argmax()))
+    return x[len(prompt):]
+
+
+def test_greedy_matches_full_forward_for_a_ragged_batch(model):
+    prompts = [[1, 5, 9, 33], [1, 7], [1, 2, 3, 4, 5, 6, 7, 8, 9]]
+    batch = generate(model, prompts, 24)
+    for prompt, out in zip(prompts, batch):
+        assert out == naive_greedy(model, prompt, 24)
+        assert out == generate(model, [prompt], 24)[0]  # batching does not change a row
+
+
+def test_stop_token_ends_a_row_and_is_not_returned(model):
+    full = generate(model, [[1, 5, 9]], 12)[0]
+    stop = full[4]
+    first = full.index(stop)
+    out = generate(model, [[1, 5, 9]], 12, stop_ids=[stop])[0]
+    assert out == full[:first]
+
+
+def test_should_stop_callback(model):
+    out = generate(model, [[1, 5], [1, 6]], 30, should_stop=lambda row, new: len(new) >= 3 + row)
+    assert [len(o) for o in out] == [3, 4]
+
+
+def test_sampling_is_reproducible_with_a_seed_and_respects_top_p(model):
+    a = generate(model, [[1, 2, 3]] * 2, 16, temperature=0.9, top_p=0.9, seed=7)
+    b = generate(model, [[1, 2, 3]] * 2, 16, temperature=0.9, top_p=0.9, seed=7)
+    assert a == b
+    logits = torch.tensor([[5.0, 4.0, -10.0, -10.0]])
+    g = torch.Generator().manual_seed(0)
+    draws = {int(sample_next(logits, 1.0, 0.5, g)) for _ in range(200)}
+    assert draws == {0}  # token 0 alone holds > 50% of the mass: nucleus of size one
+    draws = {int(sample_next(logits, 1.0, 0.99, g)) for _ in range(400)}
+    assert draws == {0, 1}
+
+
+def test_bad_prompts_are_refused(model):
+    with pytest.raises(ValueError, match="at least one token"):
+        generate(model, [[]], 4)
+    with pytest.raises(ValueError, match="tokenizer match the model"):
+        generate(model, [[1, 10_000]], 4)
+
+
+def test_truncate_at_stop():
+    assert truncate_at_stop("    return x\ndef g():\n", ["\ndef ", "\nclass "]) == "    return x"
+    assert truncate_at_stop("abc", ["\n#"]) == "abc"
