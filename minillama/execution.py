@@ -508,8 +508,12 @@ def run_program(program: str, tests: str = "", *, timeout: float = 3.0,
 
 
 def humaneval_program(problem: dict, completion: str) -> tuple[str, str]:
-    """(program, tests) for a HumanEval-style problem: prompt + completion, then check()."""
-    program = problem["prompt"] + completion + "\n" + problem.get("suffix", "")
+    """(program, tests) for a HumanEval-style problem: prompt + completion (+ suffix, for an
+    infilling task: the middle is spliced in exactly), then ``check(entry_point)``."""
+    if "suffix" in problem:
+        program = problem["prompt"] + completion + problem["suffix"]
+    else:
+        program = problem["prompt"] + completion + "\n"
     tests = problem["test"] + "\n" + f"check({problem['entry_point']})\n"
     return program, tests
 
