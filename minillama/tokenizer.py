@@ -149,6 +149,17 @@ class Tokenizer:
     def pieces(self, ids: Iterable[int]) -> list[str]:
         return [self.id_to_piece(i) for i in ids]
 
+    def render(self, ids: Iterable[int], per_line: int = 8) -> str:
+        """Pieces with their ids, a few per line; special pieces in ⟦brackets⟧ so they stand out."""
+        cells = []
+        for i in ids:
+            piece = self.id_to_piece(i)
+            shown = repr(piece)[1:-1]  # escapes a raw tab or newline piece
+            cells.append(f"⟦{piece}⟧·{i}" if self.is_special(i) else f"{shown}·{i}")
+        rows = [cells[k:k + per_line] for k in range(0, len(cells), per_line)]
+        width = max((len(c) for c in cells), default=0) + 1
+        return "\n".join("".join(c.ljust(width) for c in row).rstrip() for row in rows)
+
     def __repr__(self) -> str:
         return f"Tokenizer({str(self.path) if self.path else '<proto>'!r}, vocab_size={self.vocab_size})"
 
