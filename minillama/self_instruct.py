@@ -34,6 +34,7 @@ from typing import Callable, Protocol, Sequence
 import torch
 import torch.nn.functional as F
 
+from .evaluation import wilson_interval  # noqa: F401  (re-exported for the notebook)
 from .generate import generate
 from .tasks import Task, generate_tasks
 
@@ -476,17 +477,6 @@ def finetune(model, tok, examples: Sequence[Example], *, steps: int, batch_size:
 
 
 # --- evaluation -------------------------------------------------------------------------------------
-def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for a proportion k/n (sane at 0 and at small n)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 @dataclass
 class EvalResult:
     tasks: list[Task]
