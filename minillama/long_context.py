@@ -294,6 +294,7 @@ FUNCTION_TEMPLATE = ('def my_function() -> int:\n'
                      '    unused = "{distractor}"\n'
                      '    return {value}\n')
 QUESTION = "assert my_function() == "
+DISTRACTOR = "the answer is elsewhere"
 
 
 def top_level_chunks(text: str) -> list[str]:
@@ -322,6 +323,7 @@ class RetrievalFiller:
     """Held-out top-level code chunks and their token counts, reused by every prompt."""
     chunks: list[str]
     n_tokens: list[int]
+    overhead: int = 60  # tokens of the function, the question and the separators
 
     @classmethod
     def from_docs(cls, docs, tokenizer) -> "RetrievalFiller":
@@ -331,7 +333,9 @@ class RetrievalFiller:
                 chunks.append(c if c.endswith("\n") else c + "\n")
         if not chunks:
             raise ValueError("no parseable held-out Python to build retrieval prompts from")
-        return cls(chunks, [len(t) for t in tokenizer.encode_batch(chunks)])
+        extra = "\n\n" + FUNCTION_TEMPLATE.format(value=42, distractor=DISTRACTOR) + "\n\n\n" + QUESTION
+        counts = tokenizer.encode_batch(chunks + [extra])
+        return cls(chunks, [len(t) for t in counts[:-1]], overhead=len(counts[-1]) + 4)
 
 
 @dataclass
@@ -344,7 +348,7 @@ class RetrievalPrompt:
 
 
 def retrieval_prompt(filler: RetrievalFiller, n_tokens: int, position: float, value: int,
-                     start_chunk: int = 0, distractor: str = "the answer is elsewhere") -> RetrievalPrompt:
+                     start_chunk: int = 0, distractor: str = DISTRACTOR) -> RetrievalPrompt:
     """A prompt of about ``n_tokens`` tokens of held-out code with ``my_function`` returning
     ``value`` inserted at relative ``position`` (0 = first, 1 = just before the question),
     ending with ``assert my_function() == ``."""
@@ -353,7 +357,7 @@ def retrieval_prompt(filler: RetrievalFiller, n_tokens: int, position: float, va
     if not 0.0 <= position <= 1.0:
         raise ValueError(f"position must lie in [0, 1], got {position}")
     function = FUNCTION_TEMPLATE.format(value=value, distractor=distractor)
-    budget = n_tokens - 40 - 12  # the function (~40 tokens) and the question (~12)
+    budget = n_tokens - filler.overhead
     # Whole top-level chunks in file order from start_chunk; one that would overflow the
     # budget is skipped (statements are independent at top level, so the code stays valid).
     picked, total, i = [], 0, start_chunk % len(filler.chunks)
@@ -373,7 +377,7 @@ def retrieval_prompt(filler: RetrievalFiller, n_tokens: int, position: float, va
     after = "".join(filler.chunks[j] for j in picked[k:])
     sep = "\n\n" if before else ""
     text = before + sep + function + "\n\n" + after + "\n" + QUESTION
-    return RetrievalPrompt(text, value, position, len(before) + len(sep), total + 52)
+    return RetrievalPrompt(text, value, position, len(before) + len(sep), total + filler.overhead)
 
 
 @torch.no_grad()

@@ -1,0 +1,183 @@
+"""Long-context tools: perplexity and per-position losses against a manual loop, the
+key-retrieval prompt builder and scorer, RoPE rule swaps, the fine-tuning loop."""
+
+from __future__ import annotations
+
+import ast
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.testing import assert_close
+
+from minillama.long_context import (METHODS, QUESTION, RetrievalFiller, eval_windows, finetune, lr_at,
+                                    method_model, package_texts, position_loss, ppl_by_context, perplexity,
+                                    retrieval_prompt, score_two_digit, token_losses, top_level_chunks,
+                                    with_rope)
+from minillama.model import ModelConfig, Transformer
+from minillama.rope import RopeScaling
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # these toys are too small to gain from threads, and on a busy machine threads spin
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return Transformer(ModelConfig.from_name("debug", vocab_size=64, max_seq_len=64)).eval()
+
+
+@pytest.fixture(scope="module")
+def windows():
+    g = torch.Generator().manual_seed(1)
+    return torch.randint(0, 64, (3, 33), generator=g)
+
+
+def test_token_losses_and_perplexity_match_a_manual_loop(model, windows):
+    losses = token_losses(model, windows, batch_size=2)
+    assert losses.shape == (3, 32)
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for w in windows:
+            for t in range(1, len(w)):  # predict w[t] from w[:t], one forward per prefix
+                logp = torch.log_softmax(model(w[None, :t])[0, -1], -1)
+                total -= logp[w[t]].item()
+                n += 1
+    assert math.isclose(perplexity(model, windows), math.exp(total / n), rel_tol=1e-4)
+
+
+def test_ppl_by_context_equals_evaluating_shorter_windows(model, windows):
+    losses = token_losses(model, windows)
+    ppl = ppl_by_context(losses, [8, 33])
+    # causality: the first 8 positions of a long window are an 8-token window
+    assert math.isclose(ppl[8], perplexity(model, windows[:, :8]), rel_tol=1e-4)
+    assert math.isclose(ppl[33], perplexity(model, windows), rel_tol=1e-4)
+    with pytest.raises(ValueError):
+        ppl_by_context(losses, [34])
+
+
+def test_position_loss_shape_and_mean(model, windows):
+    losses = token_losses(model, windows)
+    curve = position_loss(losses)
+    assert curve.shape == (32,)
+    assert_close(curve.mean(), losses.mean())
+
+
+def test_eval_windows_round_robin_over_documents():
+    docs = {"a": torch.arange(100), "b": torch.arange(1000, 1025)}
+    w = eval_windows(docs, 20, 4)
+    assert w.shape == (4, 20)
+    assert w[1, 0] == 1000  # second window comes from the second document
+    with pytest.raises(ValueError):
+        eval_windows(docs, 200, 1)
+
+
+def test_theta_and_scaling_change_the_rope_tables_but_not_the_weights(model):
+    cos, sin = model.rope_tables(0, 40, "cpu", torch.float32)
+    for theta, scaling in [(1e6, None), (1e4, RopeScaling("linear", 4)),
+                           (1e4, RopeScaling("yarn", 4, original_max_seq_len=16))]:
+        m = with_rope(model, theta, scaling)
+        c2, s2 = m.rope_tables(0, 40, "cpu", torch.float32)
+        assert not torch.allclose(c2, cos) or not torch.allclose(s2, sin)
+        assert c2[0, 0] == pytest.approx(cos[0, 0].item() * (1.0 if scaling is None or scaling.type != "yarn"
+                                                             else 0.1 * math.log(4) + 1))
+        for (n, p), (_, q) in zip(model.named_parameters(), m.named_parameters()):
+            assert torch.equal(p, q) and p is not q
+    assert model.cfg.rope_theta == 1e4  # the original is untouched
+    # the model output changes too (RoPE is in every layer)
+    x = torch.randint(0, 64, (1, 30))
+    with torch.no_grad():
+        assert not torch.allclose(model(x), method_model(model, "no_ft_theta_1e6", 16)(x))
+
+
+def test_method_table():
+    assert {"lcft_theta_1e6", "lcft_theta_1e4", "pi", "yarn", "base_theta_1e4", "no_ft_theta_1e6", "no_ft_pi",
+            "no_ft_yarn"} == set(METHODS)
+    assert METHODS["lcft_theta_1e6"].theta == 1e6 and METHODS["lcft_theta_1e6"].finetune
+
+
+def test_finetune_reduces_loss_on_a_toy():
+    torch.manual_seed(0)
+    m = Transformer(ModelConfig(dim=32, n_layers=1, n_heads=2, vocab_size=16, multiple_of=32, max_seq_len=64))
+    stream = torch.arange(4000) % 7  # a period-7 pattern: learnable in a few steps
+    losses = finetune(m, stream, seq_len=32, steps=20, batch_size=4, lr=1e-2, warmup=2)
+    assert len(losses) == 20
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:3]) / 3
+
+
+def test_lr_schedule_warms_up_then_decays_to_a_thirtieth():
+    lrs = [lr_at(s, 100, 1.0, 10) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and max(lrs) == pytest.approx(1.0)
+    assert lrs[-1] == pytest.approx(1 / 30, abs=0.01)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+SOURCE = "\n".join(f"def f{i}(x):\n    '''doc {i}'''\n    return x + {i}\n\n\nclass C{i}:\n    a = {i}\n"
+                   for i in range(40))
+
+
+class _CharTokenizer:
+    """One token per character, digits split, like our SentencePiece model does for numbers."""
+
+    def encode(self, s, bos=False):
+        return [1] * bos + [ord(c) % 60 + 2 for c in s]
+
+    def encode_batch(self, texts):
+        return [self.encode(t) for t in texts]
+
+    def piece_to_id(self, piece):
+        return ord(piece) % 60 + 2
+
+
+class _Doc:
+    def __init__(self, path, text):
+        self.path, self.text = path, text
+
+
+@pytest.mark.parametrize("position", [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+def test_retrieval_prompt_places_the_function_and_ends_with_the_question(position):
+    tok = _CharTokenizer()
+    filler = RetrievalFiller.from_docs([_Doc("pkg/a.py", "from __future__ import annotations\n" + SOURCE)], tok)
+    assert not any("__future__" in c for c in filler.chunks)
+    p = retrieval_prompt(filler, 2000, position, 37)
+    assert p.text.endswith("assert my_function() == ") and p.text.endswith(QUESTION)
+    assert p.text.count("def my_function() -> int:") == 1 and "return 37\n" in p.text
+    ast.parse(p.text + "37")  # valid Python once the answer is written
+    code = p.text[: -len(QUESTION)]
+    rel = p.inserted_at / len(code)
+    assert abs(rel - position) < 0.1, (rel, position)
+    assert 1500 < len(tok.encode(p.text)) <= 2000
+    with pytest.raises(ValueError):
+        retrieval_prompt(filler, 2000, position, 7)  # one digit
+    with pytest.raises(ValueError):
+        retrieval_prompt(filler, 2000, 1.5, 42)
+
+
+def test_top_level_chunks_rejoin_to_the_source():
+    chunks = top_level_chunks(SOURCE)
+    assert "".join(chunks) == SOURCE and len(chunks) == 80
+    assert top_level_chunks("def broken(:\n") == []
+
+
+def test_package_texts_group_by_top_level_directory():
+    docs = [_Doc("email/b.py", "B"), _Doc("email/a.py", "A"), _Doc("json.py", "J")]
+    assert package_texts(docs) == {"email": "A\n\nB", "json.py": "J"}
+
+
+def test_score_two_digit_matches_teacher_forcing(model):
+    tok = _CharTokenizer()
+    prompt = "x = 1\nassert my_function() == "
+    scores = score_two_digit(model, tok, prompt)
+    assert scores.shape == (90,)
+    ids = tok.encode(prompt + "58", bos=True)
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([ids]))[0], -1)
+    expected = logp[-3, ids[-2]] + logp[-2, ids[-1]]
+    assert scores[58 - 10].item() == pytest.approx(expected.item(), abs=1e-4)
