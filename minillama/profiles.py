@@ -27,6 +27,13 @@ class Profile:
     batch_size: int
     train_steps: int
     compile: bool = False
+    # pretraining (minillama.trainer.TrainConfig); sized from measurements, see notebook 03
+    lr: float = 1e-3  # peak learning rate (cosine down to lr/30)
+    warmup: int = 100
+    grad_accum: int = 1
+    eval_interval: int = 100
+    eval_batches: int = 4
+    checkpoint_interval: int = 100
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -35,11 +42,14 @@ class Profile:
 
 PROFILES = {
     "quick": Profile("quick", model="debug", device="cpu", dtype="float32", vocab_size=512,
-                     max_corpus_files=60, seq_len=128, batch_size=8, train_steps=30),
+                     max_corpus_files=60, seq_len=128, batch_size=8, train_steps=30,
+                     lr=3e-3, warmup=5, eval_interval=15, eval_batches=2, checkpoint_interval=0),
     "cpu": Profile("cpu", model="tiny", device="cpu", dtype="float32", vocab_size=4096,
-                   max_corpus_files=None, seq_len=256, batch_size=16, train_steps=1200),
+                   max_corpus_files=None, seq_len=256, batch_size=16, train_steps=250,
+                   lr=2e-3, warmup=25, eval_interval=50, eval_batches=4, checkpoint_interval=50),
     "gpu": Profile("gpu", model="small", device="cuda", dtype="bfloat16", vocab_size=8192,
-                   max_corpus_files=None, seq_len=1024, batch_size=32, train_steps=6000, compile=True),
+                   max_corpus_files=None, seq_len=1024, batch_size=32, train_steps=1000, compile=True,
+                   lr=1e-3, warmup=100, eval_interval=100, eval_batches=8, checkpoint_interval=250),
 }
 
 

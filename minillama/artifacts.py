@@ -1,0 +1,91 @@
+"""Pretrained models per profile, in one call: :func:`get_pretrained`.
+
+Every notebook that needs a pretrained model calls ``get_pretrained(profile, fim=True)``. The
+first call trains it (resuming an interrupted run) under
+``data/artifacts/<profile>/pretrain-{fim,l2r}/``; later calls load the final checkpoint. So a
+notebook runs on its own, and the expensive part happens once per machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .model import ModelConfig, Transformer
+from .pipeline import get_streams, tokenizer_fingerprint
+from .profiles import Profile, get_profile
+from .trainer import (CheckpointError, TrainConfig, TrainResult, load_checkpoint, read_metrics, train)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _profile(profile) -> Profile:
+    return profile if isinstance(profile, Profile) else get_profile(profile)
+
+
+def run_dir(profile=None, fim: bool = True) -> Path:
+    p = _profile(profile)
+    return REPO_ROOT / "data" / "artifacts" / p.name / ("pretrain-fim" if fim else "pretrain-l2r")
+
+
+def train_config(profile=None, fim: bool = True, **overrides) -> TrainConfig:
+    """The profile's pretraining settings (the FIM and the no-FIM run share all of them)."""
+    p = _profile(profile)
+    cfg = dict(steps=p.train_steps, batch_size=p.batch_size, grad_accum=p.grad_accum, lr=p.lr,
+               warmup=p.warmup, eval_interval=p.eval_interval, eval_batches=p.eval_batches,
+               checkpoint_interval=p.checkpoint_interval, out_dir=str(run_dir(p, fim)), seed=0,
+               device=p.device, dtype=p.dtype, compile=p.compile)
+    cfg.update(overrides)
+    return TrainConfig(**cfg)
+
+
+def model_config(profile=None, vocab_size: int | None = None) -> ModelConfig:
+    p = _profile(profile)
+    return ModelConfig.from_name(p.model, vocab_size=vocab_size or p.vocab_size)
+
+
+def pretrain(profile=None, fim: bool = True, verbose: bool = True, **overrides) -> TrainResult:
+    """Train (or finish training) the profile's model, with or without FIM."""
+    from .tokenizer import get_tokenizer
+
+    p = _profile(profile)
+    tok = get_tokenizer(p)
+    streams = get_streams(p, fim=fim, verbose=verbose)
+    cfg = train_config(p, fim, progress=verbose, **overrides)
+    val = {"val_l2r": streams["val_l2r"], "val_fim": streams["val_fim"]}
+    return train(cfg, model_config(p, tok.vocab_size), streams["train"], val,
+                 tokenizer_hash=tokenizer_fingerprint(tok))
+
+
+def get_pretrained(profile=None, fim: bool = True, train_if_missing: bool = True,
+                   verbose: bool = True) -> Transformer:
+    """The profile's pretrained model (eval mode): loaded if cached and complete, else trained."""
+    from .tokenizer import get_tokenizer
+
+    p = _profile(profile)
+    out = run_dir(p, fim)
+    want = train_config(p, fim)
+    try:
+        state = load_checkpoint(out, map_location=p.device)
+        done = state["step"] >= want.steps
+        same = (state["identity"]["train"] == want.identity()
+                and state["identity"]["tokenizer"] == tokenizer_fingerprint(get_tokenizer(p)))
+    except CheckpointError:
+        state, done, same = None, False, False
+    if state is not None and done and same:
+        model = Transformer(ModelConfig.from_dict(state["identity"]["model"])).to(p.device)
+        model.load_state_dict(state["model"])
+        if verbose:
+            print(f"pretrained ({'FIM' if fim else 'no FIM'}): loaded step {state['step']} from {out}")
+        return model.eval()
+    if not train_if_missing:
+        raise FileNotFoundError(f"no finished {p.name} pretraining run in {out}; call get_pretrained "
+                                f"with train_if_missing=True or run `python -m minillama train`")
+    if state is not None and not same:
+        raise CheckpointError(f"{out} holds a run with other settings (a changed profile or tokenizer); "
+                              f"delete that folder to retrain")
+    return pretrain(p, fim, verbose=verbose).model
+
+
+def metrics(profile=None, fim: bool = True) -> tuple[list[dict], list[dict]]:
+    """``(train records, eval records)`` of the profile's pretraining run."""
+    return read_metrics(run_dir(profile, fim))

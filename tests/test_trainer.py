@@ -1,0 +1,192 @@
+"""The trainer: schedule, decay groups, accumulation, exact resume, DDP, checkpoint faults."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from minillama.model import ModelConfig
+from minillama.pipeline import PackedData
+from minillama.trainer import (CheckpointError, TrainConfig, load_checkpoint, lr_at, param_groups, read_checkpoint,
+                               read_metrics, save_checkpoint, train)
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = dict(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=64, multiple_of=16, max_seq_len=64)
+
+
+def model_cfg(**kw):
+    return ModelConfig(**{**MODEL, **kw})
+
+
+def synthetic(n_rows=48, seq_len=16, seed=0) -> PackedData:
+    """Counting sequences with random starts and strides: learnable, so losses move."""
+    rng = np.random.default_rng(seed)
+    start = rng.integers(0, 64, (n_rows, 1))
+    stride = rng.integers(1, 4, (n_rows, 1))
+    return PackedData.from_array((start + stride * np.arange(seq_len + 1)) % 64)
+
+
+def cfg(**kw):
+    base = dict(steps=6, batch_size=8, lr=1e-2, warmup=2, eval_interval=0, eval_batches=1, progress=False)
+    return TrainConfig(**{**base, **kw})
+
+
+def losses(history):
+    return [h["loss"] for h in history if "loss" in h]
+
+
+def test_schedule_shape():
+    c = TrainConfig(steps=1000, lr=3e-4, warmup=100)
+    lrs = np.array([lr_at(s, c) for s in range(c.steps)])
+    assert np.all(np.diff(lrs[:100]) > 0) and lrs[99] == pytest.approx(3e-4)  # linear warm-up to peak
+    assert np.all(np.diff(lrs[100:]) <= 0)  # then never increases
+    assert lrs[-1] == pytest.approx(3e-4 / 30, rel=1e-3)  # ends at peak/30 (PAPER §2.6)
+    assert lr_at(5000, c) == pytest.approx(3e-4 / 30)  # and stays there past the end
+    mid = 100 + 450
+    assert lrs[mid] == pytest.approx((3e-4 + 1e-5) / 2, rel=1e-2)  # cosine: halfway at the midpoint
+
+
+def test_weight_decay_groups():
+    from minillama.model import Transformer
+    model = Transformer(model_cfg())
+    decay, no_decay = param_groups(model, 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all(names[id(p)].endswith("norm.weight") for p in no_decay["params"])
+    assert {names[id(p)] for p in decay["params"]} >= {"tok_embeddings.weight", "output.weight",
+                                                        "layers.0.attention.wq.weight"}
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_grad_accumulation_equals_bigger_batch():
+    data = synthetic()
+    one = train(cfg(steps=3, batch_size=8, grad_accum=1), model_cfg(), data)
+    four = train(cfg(steps=3, batch_size=8, grad_accum=4), model_cfg(), data)
+    np.testing.assert_allclose(losses(one.history), losses(four.history), rtol=1e-5)
+    for a, b in zip(one.model.parameters(), four.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_validation_and_metrics_log(tmp_path):
+    res = train(cfg(steps=4, eval_interval=2, out_dir=str(tmp_path)), model_cfg(), synthetic(),
+                {"val_l2r": synthetic(16, seed=1)})
+    train_rows, evals = read_metrics(tmp_path)
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4] and [e["step"] for e in evals] == [2, 4]
+    assert all(np.isfinite(e["val_l2r_loss"]) for e in evals)
+    assert len(res.history) == 6
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    sys.path.insert(0, {repo!r})
+    from tests.test_trainer import cfg, model_cfg, synthetic
+    from minillama.trainer import train
+
+    def crash(step, record):
+        if step == 5:  # after the step-4 checkpoint: steps 5.. are lost and must be redone
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    train(cfg(steps=8, checkpoint_interval=2, out_dir={out!r}), model_cfg(), synthetic(), callback=crash)
+""")
+
+
+def test_kill_and_resume_gives_the_same_run(tmp_path):
+    reference = train(cfg(steps=8), model_cfg(), synthetic())
+    out = tmp_path / "run"
+    script = KILL_SCRIPT.format(repo=str(REPO), out=str(out))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr  # SIGKILL: no cleanup ran
+    assert load_checkpoint(out)["step"] == 4
+    resumed = train(cfg(steps=8, checkpoint_interval=2, out_dir=str(out)), model_cfg(), synthetic())
+    assert [h["step"] for h in resumed.history] == list(range(1, 9))  # the log has no duplicates
+    np.testing.assert_allclose(losses(resumed.history), losses(reference.history), rtol=1e-5, atol=1e-6)
+    for a, b in zip(resumed.model.parameters(), reference.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_truncated_or_corrupted_checkpoint_falls_back_to_previous(tmp_path):
+    train(cfg(steps=4, checkpoint_interval=2, out_dir=str(tmp_path)), model_cfg(), synthetic())
+    latest, prev = tmp_path / "ckpt.pt", tmp_path / "ckpt.prev.pt"
+    assert read_checkpoint(prev)["step"] == 2 and read_checkpoint(latest)["step"] == 4
+
+    blob = latest.read_bytes()
+    latest.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        read_checkpoint(latest)
+    flipped = bytearray(blob)
+    flipped[-100] ^= 0xFF
+    latest.write_bytes(bytes(flipped))
+    with pytest.raises(CheckpointError, match="corrupted"):
+        read_checkpoint(latest)
+
+    with pytest.warns(UserWarning, match="previous checkpoint"):
+        state = load_checkpoint(tmp_path)
+    assert state["step"] == 2 and prev.exists() and (tmp_path / "ckpt.bad.pt").exists()
+    # resuming continues from step 2; the next save must not rotate the bad file over the good one
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = train(cfg(steps=6, checkpoint_interval=2, out_dir=str(tmp_path)), model_cfg(), synthetic())
+    assert res.history[-1]["step"] == 6 and read_checkpoint(prev)["step"] == 4
+
+
+def test_no_good_checkpoint_is_a_clear_error(tmp_path):
+    (tmp_path / "ckpt.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a minillama checkpoint"):
+        load_checkpoint(tmp_path, fallback=False)
+    with pytest.raises(CheckpointError, match="no usable checkpoint"):
+        load_checkpoint(tmp_path)
+
+
+def test_checkpoint_from_another_config_or_tokenizer_is_refused(tmp_path):
+    train(cfg(steps=2, out_dir=str(tmp_path)), model_cfg(), synthetic(), tokenizer_hash="aaaa")
+    with pytest.raises(CheckpointError, match=r"model\.dim: checkpoint 32, this run 64"):
+        train(cfg(steps=3, out_dir=str(tmp_path)), model_cfg(dim=64), synthetic(), tokenizer_hash="aaaa")
+    with pytest.raises(CheckpointError, match=r"tokenizer: checkpoint 'aaaa', this run 'bbbb'"):
+        train(cfg(steps=3, out_dir=str(tmp_path)), model_cfg(), synthetic(), tokenizer_hash="bbbb")
+    with pytest.raises(CheckpointError, match=r"train\.lr"):
+        train(cfg(steps=3, lr=1e-3, out_dir=str(tmp_path)), model_cfg(), synthetic(), tokenizer_hash="aaaa")
+    # more steps is a legitimate change: the run continues
+    res = train(cfg(steps=3, out_dir=str(tmp_path)), model_cfg(), synthetic(), tokenizer_hash="aaaa")
+    assert res.history[-1]["step"] == 3
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    save_checkpoint(tmp_path, {"step": 1})
+
+    def fail(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(OSError):
+        save_checkpoint(tmp_path, {"step": 2})
+    assert read_checkpoint(tmp_path / "ckpt.pt")["step"] == 1  # the old checkpoint is untouched
+
+
+def _ddp_worker(rank, world, port, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    res = train(cfg(steps=4, grad_accum=2), model_cfg(), synthetic())
+    if rank == 0:
+        Path(out).write_text(json.dumps({"losses": losses(res.history),
+                                         "w": res.model.output.weight.flatten()[:50].tolist()}))
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_two_processes_match_single_process(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp.json"
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, port, str(out)), nprocs=2, join=True)
+    ddp = json.loads(out.read_text())
+    single = train(cfg(steps=4, grad_accum=2), model_cfg(), synthetic())
+    np.testing.assert_allclose(ddp["losses"], losses(single.history), rtol=1e-4)
+    np.testing.assert_allclose(ddp["w"], single.model.output.weight.flatten()[:50].tolist(), rtol=1e-3, atol=1e-5)
