@@ -589,6 +589,20 @@ def format_ppl_table(ppl: dict[str, dict[int, float]], pretrain_len: int) -> str
     return "\n".join(lines)
 
 
+def retrieval_summary(result: dict) -> dict[str, float]:
+    """Mean accuracy and mean p(right value) of one method over all (length, position) cells."""
+    acc, prob = result["accuracy"], result["p_correct"]
+    return {"accuracy": sum(acc.values()) / len(acc), "p_correct": sum(prob.values()) / len(prob)}
+
+
+def format_retrieval_table(retrieval: dict[str, dict]) -> str:
+    lines = [f"{'method':<18}{'accuracy':>10}{'p(right)':>10}   (chance {1 / 90:.3f})"]
+    for key, res in retrieval.items():
+        s = retrieval_summary(res)
+        lines.append(f"{key:<18}{s['accuracy']:>10.3f}{s['p_correct']:>10.4f}")
+    return "\n".join(lines)
+
+
 def run_experiment(profile=None, log: Callable[[str], None] | None = print, retrieval: bool = True,
                    cost: bool = True) -> dict:
     """The whole study for a profile: fine-tune (cached), perplexity vs context, key retrieval,
