@@ -524,8 +524,8 @@ class InstructSizes:
 
 
 SIZES = {
-    "quick": InstructSizes(n_questions=24, n_samples=4, sft_steps=6, batch_size=4, lr=1e-4,
-                           n_heldout=20, n_seen=0, max_new_tokens=24, gen_batch=48),
+    "quick": InstructSizes(n_questions=16, n_samples=4, sft_steps=6, batch_size=4, lr=1e-4,
+                           n_heldout=20, n_seen=0, max_new_tokens=16, gen_batch=64),
     "cpu": InstructSizes(n_questions=240, n_samples=10, sft_steps=150, batch_size=16, lr=1e-4,
                          n_heldout=120, n_seen=100),
     "gpu": InstructSizes(n_questions=2000, n_samples=10, sft_steps=600, batch_size=32, lr=1e-4,
