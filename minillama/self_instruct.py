@@ -526,7 +526,8 @@ class InstructSizes:
 SIZES = {
     "quick": InstructSizes(n_questions=16, n_samples=4, sft_steps=6, batch_size=4, lr=1e-4,
                            n_heldout=20, n_seen=0, max_new_tokens=16, gen_batch=64),
-    "cpu": InstructSizes(n_questions=240, n_samples=10, sft_steps=150, batch_size=16, lr=1e-4,
+    # cpu: sized for ~10 min on 2 idle cores (generation ~40%, SFT ~40%, sandbox and scoring the rest)
+    "cpu": InstructSizes(n_questions=200, n_samples=10, sft_steps=100, batch_size=12, lr=1e-4,
                          n_heldout=120, n_seen=100),
     "gpu": InstructSizes(n_questions=2000, n_samples=10, sft_steps=600, batch_size=32, lr=1e-4,
                          n_heldout=400, n_seen=400, gen_batch=256),
