@@ -202,7 +202,10 @@ def greedy_generate_fn(next_logits: NextLogitsFn) -> GenerateFn:
 # --- token healing -----------------------------------------------------------------------
 def piece_texts(tok: Tokenizer) -> list[str | None]:
     """The text each id stands for mid-sequence (``▁`` -> space); None for special pieces
-    and for byte pieces that are not a whole character on their own."""
+    and for byte pieces that are not a whole character on their own. Cached on ``tok``."""
+    cached = getattr(tok, "_piece_texts", None)
+    if cached is not None:
+        return cached
     out: list[str | None] = []
     for i in range(tok.vocab_size):
         piece = tok.id_to_piece(i)
@@ -213,7 +216,31 @@ def piece_texts(tok: Tokenizer) -> list[str | None]:
             out.append(chr(b) if b < 0x80 else None)
         else:
             out.append(piece.replace("▁", " "))
+    tok._piece_texts = out
     return out
+
+
+def token_boundaries(tok: Tokenizer, text: str) -> set[int]:
+    """Character offsets in ``text`` where a token of ``tok.encode(text)`` ends (0 included).
+
+    A FIM cut at any other offset splits a token. Bytes of a multi-byte character count as
+    one position, reached when the character is complete.
+    """
+    texts = piece_texts(tok)
+    ends, pos, pending = {0}, 0, b""
+    for k, i in enumerate(tok.encode(text)):
+        if tok.sp.is_byte(i):
+            pending += bytes([int(tok.id_to_piece(i)[3:5], 16)])
+            try:
+                pos += len(pending.decode("utf-8"))
+            except UnicodeDecodeError:
+                continue  # inside a character: not a boundary
+            pending = b""
+        else:
+            piece = texts[i] or ""
+            pos += len(piece) - (k == 0 and piece.startswith(" "))  # the dummy-prefix space
+        ends.add(pos)
+    return ends
 
 
 def heal_prompt(tok: Tokenizer, prompt_ids: Sequence[int], back_off: int = 1,

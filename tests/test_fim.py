@@ -204,3 +204,15 @@ def test_notebook_02_exercise_checks():
     assert ex.check_chars_per_token(cpt * 1.05, tok, texts) == ex.CLOSE
     assert ex.check_chars_per_token(1 / cpt, tok, texts) == ex.WRONG
     assert ex.check_chars_per_token(None, tok, texts) == ex.NOT_ATTEMPTED
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.one_of(documents, code_docs))
+def test_token_boundaries_match_decoding(text):
+    from minillama.fim import token_boundaries
+
+    tok = tiny_tokenizer()
+    ids = tok.encode(text)
+    heads = [tok.decode(ids[:k]) for k in range(1, len(ids) + 1)]
+    slow = {0} | {len(h) for h in heads if text.startswith(h)}  # skips half-decoded characters
+    assert token_boundaries(tok, text) == slow
