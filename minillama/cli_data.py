@@ -14,7 +14,10 @@ def _corpus(args) -> int:
 
     profile = get_profile(args.profile)
     t0 = time.perf_counter()
-    corpus = load_corpus(args.source, max_files=profile.max_corpus_files) if args.source else get_corpus(profile)
+    if args.source:
+        corpus = load_corpus(args.source, max_files=profile.max_corpus_files)
+    else:
+        corpus = get_corpus(profile)
     print(f"profile {profile.name}: loaded {len(corpus)} files in {time.perf_counter() - t0:.1f}s")
     tok = None
     if args.tokens:

@@ -178,7 +178,8 @@ def _subset(pairs: list[tuple[str, str]], max_files: int) -> list[tuple[str, str
         return hashlib.sha256(b"subset:" + pair[0].encode("utf-8")).digest()
 
     by_split = {s: sorted((p for p in pairs if split_of(p[0]) == s), key=rank) for s in SPLITS}
-    n_held = {s: max(min(2, max_files // 4), round(f * max_files)) for s, f in zip(SPLITS[1:], SPLIT_FRACTIONS[1:])}
+    n_held = {s: max(min(2, max_files // 4), round(f * max_files))
+              for s, f in zip(SPLITS[1:], SPLIT_FRACTIONS[1:])}
     chosen = by_split["val"][:n_held["val"]] + by_split["test"][:n_held["test"]]
     chosen += by_split["train"][:max(max_files - len(chosen), 0)]
     return sorted(chosen[:max_files])
@@ -229,7 +230,9 @@ def get_corpus(profile=None) -> Corpus:
 def format_stats(stats: dict) -> str:
     """A small table of :meth:`Corpus.stats` for the CLI and notebooks."""
     has_tokens = "tokens" in stats["total"]
-    head = f"{'split':<6} {'files':>6} {'chars':>12}" + (f" {'tokens':>11} {'chars/tok':>9}" if has_tokens else "")
+    head = f"{'split':<6} {'files':>6} {'chars':>12}"
+    if has_tokens:
+        head += f" {'tokens':>11} {'chars/tok':>9}"
     lines = [f"corpus: {stats['source']}", head]
     for split in (*SPLITS, "total"):
         r = stats[split]

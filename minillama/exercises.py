@@ -48,7 +48,8 @@ def check_spm_prompt(fn: Callable, tok) -> str:
         want = infilling_prompt(tok, prefix, suffix, spm=True)
         if list(got) == want:
             continue
-        naive = [tok.bos_id, tok.prefix_id, tok.suffix_id] + tok.encode(suffix) + [tok.middle_id] + tok.encode(prefix)
+        naive = ([tok.bos_id, tok.prefix_id, tok.suffix_id] + tok.encode(suffix) + [tok.middle_id]
+                 + tok.encode(prefix))
         if list(got) == naive:
             return verdict(name, CLOSE, "the suffix carries a stray leading space: encode it with "
                                         "tok.encode_infilling, not tok.encode")

@@ -277,7 +277,8 @@ def healed_generate(next_logits: NextLogitsFn, tok: Tokenizer, prompt_ids: Seque
     while len(new) < max_new_tokens:
         logits = next_logits(ids).float().clone()
         if remaining:
-            allowed = [i for i, t in enumerate(texts) if t and (t.startswith(remaining) or remaining.startswith(t))]
+            allowed = [i for i, t in enumerate(texts)
+                       if t and (t.startswith(remaining) or remaining.startswith(t))]
             if not allowed:
                 raise TokenizerError(f"no token can continue {remaining!r}; use back_off=0")
             mask = torch.full_like(logits, float("-inf"))
