@@ -7,7 +7,8 @@ import importlib
 import sys
 
 # subcommand modules; each exposes add_parser(subparsers) and sets args.func
-COMMAND_MODULES = ["minillama.cli_model", "minillama.cli_data", "minillama.cli_train", "minillama.cli_eval"]
+COMMAND_MODULES = ["minillama.cli_model", "minillama.cli_data", "minillama.cli_train", "minillama.cli_long",
+                   "minillama.cli_instruct", "minillama.cli_eval"]
 
 
 def build_parser() -> argparse.ArgumentParser:
