@@ -89,3 +89,73 @@ def get_pretrained(profile=None, fim: bool = True, train_if_missing: bool = True
 def metrics(profile=None, fim: bool = True) -> tuple[list[dict], list[dict]]:
     """``(train records, eval records)`` of the profile's pretraining run."""
     return read_metrics(run_dir(profile, fim))
+
+
+# --- measuring the ablation ---------------------------------------------------------------
+def middle_mask(tok):
+    """A target mask for :func:`minillama.trainer.evaluate`: only tokens a model writes when it
+    infills, i.e. those after ``MID`` up to and including ``EOT`` (PSM and SPM alike)."""
+    import torch
+
+    def mask(x, y):
+        # position t predicts y[t]; it is inside a middle when the last MID/EOT seen in x[..t] is MID
+        is_mid = (x == tok.middle_id).long()
+        is_end = (x == tok.eot_id).long() | (x == tok.bos_id).long()
+        marker = torch.where(is_mid.bool(), 1, torch.where(is_end.bool(), -1, 0))
+        idx = torch.arange(x.shape[1]).expand_as(x)
+        last = torch.where(marker != 0, idx, -1).cummax(dim=1).values
+        state = torch.where(last >= 0, marker.gather(1, last.clamp(min=0)), torch.zeros_like(marker))
+        return state == 1
+    return mask
+
+
+def single_line_tasks(texts, n: int, seed: int = 0, prefix_chars: int = 384, suffix_chars: int = 256,
+                      min_len: int = 8, max_len: int = 60) -> list[tuple[str, str, str]]:
+    """``(prefix, line, suffix)`` tasks: one whole non-blank line of held-out code to infill
+    (as HumanEval-infilling's single-line set), with limited context on both sides."""
+    import random
+
+    rng = random.Random(seed)
+    candidates = []
+    for ti, text in enumerate(texts):
+        pos = 0
+        for line in text.splitlines(keepends=True):
+            body = line.strip()
+            if min_len <= len(body) <= max_len and not body.startswith("#") and pos > 40:
+                candidates.append((ti, pos, len(line)))
+            pos += len(line)
+    picks = rng.sample(candidates, min(n, len(candidates)))
+    tasks = []
+    for ti, pos, length in sorted(picks):
+        text = texts[ti]
+        # the line's indentation stays in the prefix: the model writes the code itself
+        indent = len(text[pos:pos + length]) - len(text[pos:pos + length].lstrip(" \t"))
+        start = pos + indent
+        tasks.append((text[max(0, start - prefix_chars):start], text[start:pos + length - 1],
+                      text[pos + length - 1:pos + length - 1 + suffix_chars]))
+    return tasks
+
+
+def infill_exact_match(model, tok, tasks, fim: bool = True, max_new_tokens: int = 32,
+                       batch_size: int = 16) -> dict:
+    """Exact match of the generated line. ``fim=True``: a PSM infilling prompt (prefix and
+    suffix), stop at EOT. ``fim=False``: the left-to-right baseline, prefix only, stop at the
+    end of the line: all a model trained without FIM can do."""
+    from .fim import infilling_prompt
+    from .generate import generate
+
+    limit = model.cfg.max_seq_len
+    prompts = []
+    for prefix, _, suffix in tasks:
+        ids = infilling_prompt(tok, prefix, suffix) if fim else tok.encode(prefix, bos=True)
+        prompts.append(ids[-(limit - max_new_tokens):])
+    stops = [tok.eot_id, tok.eos_id]
+    hits, outputs = 0, []
+    for i in range(0, len(prompts), batch_size):
+        outs = generate(model, prompts[i:i + batch_size], max_new_tokens, stop_ids=stops)
+        for (prefix, line, _), out in zip(tasks[i:i + batch_size], outs):
+            text = tok.decode_infilling(out) if fim else tok.decode(tok.encode(prefix) + out)[len(prefix):]
+            guess = text.split("\n")[0] if not fim else text
+            outputs.append(guess)
+            hits += guess.strip() == line.strip()
+    return {"tasks": len(tasks), "exact_match": hits / max(len(tasks), 1), "outputs": outputs}

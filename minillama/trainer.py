@@ -201,7 +201,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     min_lr = cfg.lr * cfg.min_lr_ratio
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    decay_steps = max(cfg.steps - cfg.warmup, 1)
+    decay_steps = max(cfg.steps - cfg.warmup - 1, 1)  # the last step (steps-1) lands on min_lr
     progress = min((step - cfg.warmup) / decay_steps, 1.0)
     return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.lr - min_lr)
 
@@ -253,8 +253,11 @@ def loss_fn(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model, data: PackedData, batch_size: int, batches: int | None = None, device: str = "cpu",
-             dtype: str = "float32") -> float:
-    """Mean next-token loss over the first ``batches`` batches of ``data`` (all rows if None)."""
+             dtype: str = "float32", mask: Callable | None = None) -> float:
+    """Mean next-token loss over the first ``batches`` batches of ``data`` (all rows if None).
+
+    ``mask(x, y) -> bool [B, T]`` restricts the mean to some targets (e.g. FIM middles).
+    """
     was_training = model.training
     model.eval()
     n = len(data) if batches is None else min(len(data), batches * batch_size)
@@ -263,8 +266,11 @@ def evaluate(model, data: PackedData, batch_size: int, batches: int | None = Non
     for start in range(0, n, batch_size):
         x, y = data.batch(range(start, min(start + batch_size, n)))
         with ctx:
-            total += loss_fn(model, x.to(device), y.to(device)).item() * len(x)
-        count += len(x)
+            logits = model(x.to(device)).float()
+        nll = F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), reduction="none")
+        keep = mask(x, y).flatten().to(device) if mask is not None else torch.ones_like(nll, dtype=torch.bool)
+        total += nll[keep].sum().item()
+        count += int(keep.sum())
     model.train(was_training)
     return total / max(count, 1)
 
