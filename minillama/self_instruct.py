@@ -175,6 +175,11 @@ class LM:
     def prompt_ids(self, instruction: str, head: str) -> list[int]:
         return self.tok.encode(instruction, bos=True) + (self.tok.encode(head) if head else [])
 
+    def _decode(self, ids: Sequence[int]) -> str:
+        # A continuation may start with "▁▁▁▁" (indentation): plain decode would drop its
+        # first "▁" as if it were SentencePiece's dummy prefix, leaving 3 spaces.
+        return self.tok.decode_infilling(ids) if hasattr(self.tok, "decode_infilling") else self.tok.decode(ids)
+
     def complete(self, prompts: Sequence[tuple[str, str]], *, temperature: float = 0.0, top_p: float = 1.0,
                  max_new_tokens: int = 64, stop: Sequence[str] = (), stop_at_dedent: bool = False,
                  seed: int = 0) -> list[str]:
@@ -189,13 +194,13 @@ class LM:
             rows = order[start:start + self.batch_size]
 
             def should_stop(_, new):
-                text = self.tok.decode(new)
+                text = self._decode(new)
                 return any(s in text for s in stop) or (stop_at_dedent and dedent.search(text) is not None)
 
             outs = generate(self.model, [ids[r] for r in rows], max_new_tokens, temperature, top_p,
                             stop_ids=[self.tok.eos_id], seed=seed + start, should_stop=should_stop)
             for r, o in zip(rows, outs):
-                text = self.tok.decode(o)
+                text = self._decode(o)
                 cuts = [text.find(s) for s in stop if s in text]
                 if stop_at_dedent and (m := dedent.search(text)):
                     cuts.append(m.start())

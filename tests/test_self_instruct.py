@@ -122,3 +122,10 @@ def test_pipeline_in_the_sandbox_with_a_real_model_runs():
     good = si.run_tests([("def f(x):\n    return x\n", "assert f(1) == 1\n"),
                          ("def f(x):\n    return 0\n", "assert f(1) == 1\n")])
     assert good == [True, False]
+
+
+def test_continuation_decoding_keeps_indentation():
+    tok = get_tokenizer("quick")
+    lm = si.LM(None, tok)
+    body = "    return [x + 1 for x in xs]\n"
+    assert lm._decode(si._encode_plain(tok, body)) == body  # plain decode would leave 3 spaces
