@@ -270,6 +270,18 @@ def ppl_by_context(losses: torch.Tensor, lengths: Sequence[int]) -> dict[int, fl
     return {T: math.exp(losses[:, : T - 1].mean().item()) for T in lengths}
 
 
+def paired_difference(losses_a: torch.Tensor, losses_b: torch.Tensor, T: int) -> dict:
+    """Is method A's perplexity at context T really lower than B's? Both were scored on the
+    same windows, so compare window by window: the mean and standard error of the per-window
+    difference in mean loss over the first T-1 positions. ``verdict`` is "lower", "higher" or
+    "indistinguishable" (the difference is within two standard errors)."""
+    d = losses_a[:, : T - 1].mean(dim=1) - losses_b[:, : T - 1].mean(dim=1)
+    mean = d.mean().item()
+    se = d.std().item() / math.sqrt(len(d)) if len(d) > 1 else float("inf")
+    verdict = "indistinguishable" if abs(mean) <= 2 * se else ("lower" if mean < 0 else "higher")
+    return {"loss_diff": mean, "se": se, "ppl_ratio": math.exp(mean), "verdict": verdict}
+
+
 def position_loss(losses: torch.Tensor) -> torch.Tensor:
     """Mean loss at each position ``[T-1]`` over windows."""
     return losses.mean(dim=0)

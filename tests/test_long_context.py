@@ -15,6 +15,7 @@ from minillama.long_context import (METHODS, QUESTION, RetrievalFiller, eval_win
                                     method_model, package_texts, position_loss, ppl_by_context, perplexity,
                                     retrieval_prompt, score_two_digit, token_losses, top_level_chunks,
                                     with_rope)
+from minillama.long_context import paired_difference as lc_paired
 from minillama.model import ModelConfig, Transformer
 from minillama.rope import RopeScaling
 
@@ -181,3 +182,13 @@ def test_score_two_digit_matches_teacher_forcing(model):
         logp = torch.log_softmax(model(torch.tensor([ids]))[0], -1)
     expected = logp[-3, ids[-2]] + logp[-2, ids[-1]]
     assert scores[58 - 10].item() == pytest.approx(expected.item(), abs=1e-4)
+
+
+def test_paired_difference_separates_signal_from_noise():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(8, 40, generator=g)
+    assert lc_paired(a, a + 0.5, 41)["verdict"] == "lower"
+    assert lc_paired(a + 0.5, a, 41)["verdict"] == "higher"
+    noise = torch.randn(8, 40, generator=g) * 0.5
+    assert lc_paired(a, a + noise - noise.mean(dim=1, keepdim=True), 41)["verdict"] == "indistinguishable"
+    assert lc_paired(a, a + 0.5, 41)["ppl_ratio"] == pytest.approx(math.exp(-0.5), rel=1e-5)
