@@ -98,12 +98,17 @@ def completion_fn(model: Transformer, tokenizer, bos: bool = True) -> Callable[.
             stop: Sequence[str] = (), seed: int | None = None) -> list[str]:
         ids = [tokenizer.encode(p, bos=bos) for p in prompts]
 
+        def decode(new_tokens):
+            # a continuation can start with "▁" pieces (a space, indentation) that a plain
+            # SentencePiece decode would strip as the sentence's dummy prefix
+            return tokenizer.decode_infilling(new_tokens)
+
         def should_stop(_, new_tokens):
-            text = tokenizer.decode(new_tokens)
+            text = decode(new_tokens)
             return any(s in text for s in stop)
 
         outs = generate(model, ids, max_new_tokens, temperature, top_p, stop_ids=[tokenizer.eos_id],
                         seed=seed, should_stop=should_stop if stop else None)
-        return [truncate_at_stop(tokenizer.decode(o), stop) for o in outs]
+        return [truncate_at_stop(decode(o), stop) for o in outs]
 
     return run

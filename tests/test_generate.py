@@ -64,3 +64,33 @@ def test_bad_prompts_are_refused(model):
 def test_truncate_at_stop():
     assert truncate_at_stop("    return x\ndef g():\n", ["\ndef ", "\nclass "]) == "    return x"
     assert truncate_at_stop("abc", ["\n#"]) == "abc"
+
+
+def test_completion_fn_keeps_leading_indentation_of_the_continuation(tmp_path):
+    from minillama.generate import completion_fn
+    from minillama.tokenizer import Tokenizer
+
+    text = "def f(x):\n    return x + 1\n\ndef g(y):\n    return y * 2\n" * 20
+    tok = Tokenizer.train([text], 300, tmp_path / "tok.model")
+    target = tok.encode_infilling("    return x + 1\n")
+
+    class Echo(torch.nn.Module):  # a "model" that always predicts the next target token
+        cfg = ModelConfig.from_name("debug", vocab_size=tok.vocab_size)
+
+        def __init__(self):
+            super().__init__()
+            self.tok_embeddings = torch.nn.Embedding(1, 1)
+            self.calls = 0
+
+        def new_cache(self, batch_size, max_len=None):
+            return None
+
+        def forward(self, tokens, start_pos=0, cache=None):
+            logits = torch.full((tokens.shape[0], tokens.shape[1], tok.vocab_size), -1e9)
+            logits[:, -1, target[min(self.calls, len(target) - 1)]] = 0.0
+            self.calls += 1
+            return logits
+
+    run = completion_fn(Echo(), tok)
+    out = run(["def f(x):\n"], max_new_tokens=len(target))[0]
+    assert out == "    return x + 1\n"
