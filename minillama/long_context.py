@@ -30,8 +30,8 @@ Evaluation decisions, and why:
   the first T positions) and the per-position loss curve, all on the same tokens.
 * **Key retrieval is scored among the 90 two-digit values.** Our tokenizer splits digits, so
   an answer is two digit tokens after the prompt's trailing ``▁``. We score log p(d₁) +
-  log p(d₂ | d₁) for every value 10..99 (one forward of the prompt plus nine one-token steps
-  with the KV cache) and call a prompt solved when the right value ranks first — the greedy
+  log p(d₂ | d₁) for every value 10..99 (one forward of the prompt plus one batched one-token step
+  over the KV cache) and call a prompt solved when the right value ranks first — the greedy
   answer restricted to two-digit numbers. Chance is 1/90; we also report the mean probability
   of the right value, which moves before accuracy does.
 """
@@ -406,12 +406,16 @@ def score_two_digit(model: Transformer, tokenizer, prompt: str) -> torch.Tensor:
         raise ValueError("the tokenizer does not encode '<prompt>42' as the prompt plus two digit tokens; "
                          "two-digit scoring needs split digits (SentencePiece split_digits=True)")
     T = len(ids)
-    cache = model.new_cache(1, T + 1)
+    cache = model.new_cache(1, T)
     first = torch.log_softmax(model(torch.tensor([ids]), 0, cache)[0, -1].float(), -1)
-    scores = torch.empty(9, 10)
-    for d1 in range(1, 10):  # each step overwrites position T in the cache
-        second = torch.log_softmax(model(torch.tensor([[digit[d1]]]), T, cache)[0, -1].float(), -1)
-        scores[d1 - 1] = first[digit[d1]] + second[digit]
+    # the nine first digits 1..9 as one batch of one-token steps, each row over a copy of the prompt's cache
+    batch = model.new_cache(9, T + 1)
+    for layer in range(model.cfg.n_layers):
+        batch.k[layer][:, :, :T] = cache.k[layer]
+        batch.v[layer][:, :, :T] = cache.v[layer]
+    steps = torch.tensor([[digit[d1]] for d1 in range(1, 10)])
+    second = torch.log_softmax(model(steps, T, batch)[:, -1].float(), -1)  # (9, vocab)
+    scores = first[[digit[d1] for d1 in range(1, 10)]][:, None] + second[:, digit]  # (9, 10)
     return scores.flatten()  # index v - 10 for value v
 
 
