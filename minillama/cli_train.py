@@ -20,10 +20,16 @@ def _train(args) -> int:
     if args.no_compile:
         overrides["compile"] = False
     result = pretrain(profile, fim=not args.no_fim, **overrides)
-    last = [h for h in result.history if "val_l2r_loss" in h]
-    if last:
-        print("final: " + ", ".join(f"{k} {v:.4f}" for k, v in last[-1].items() if k != "step"))
-    print(f"run directory: {result.out_dir}")
+    import torch.distributed as dist
+
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    if rank == 0:
+        last = [h for h in result.history if "val_l2r_loss" in h]
+        if last:
+            print("final: " + ", ".join(f"{k} {v:.4f}" for k, v in last[-1].items() if k != "step"))
+        print(f"run directory: {result.out_dir}")
     return 0
 
 
