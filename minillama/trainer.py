@@ -119,8 +119,8 @@ def load_checkpoint(out_dir: str | Path, map_location="cpu", fallback: bool = Tr
                 raise
             errors.append(str(e))
             os.replace(latest, out_dir / "ckpt.bad.pt")
-            warnings.warn(f"{e}; moved it to ckpt.bad.pt and using the previous checkpoint {prev.name}",
-                          stacklevel=2)
+            then = f"using the previous checkpoint {prev.name}" if prev.exists() else "no previous checkpoint"
+            warnings.warn(f"{e}; moved it to ckpt.bad.pt; {then}", stacklevel=2)
     if prev.exists():
         try:
             return read_checkpoint(prev, map_location)
@@ -362,8 +362,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
         if out_dir is not None and rank == 0:
             rng = {"torch": torch.get_rng_state(),
                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+            # the data position is step × batch_size rows into the seeded order: the step says it all
             save_checkpoint(out_dir, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                                      "rng": rng, "identity": identity})
+                                      "samples_seen": step * cfg.batch_size, "rng": rng, "identity": identity})
         if world > 1:
             dist.barrier()
 

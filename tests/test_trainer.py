@@ -141,7 +141,7 @@ def test_no_good_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "ckpt.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a minillama checkpoint"):
         load_checkpoint(tmp_path, fallback=False)
-    with pytest.raises(CheckpointError, match="no usable checkpoint"):
+    with pytest.raises(CheckpointError, match="no usable checkpoint"), pytest.warns(UserWarning, match="no previous"):
         load_checkpoint(tmp_path)
 
 
