@@ -129,7 +129,9 @@ def mbpp_shots(all_tasks: dict[int, dict]) -> list[dict]:
     return [all_tasks[i] for i in MBPP_SHOT_IDS]
 
 
-def mbpp_program(task: dict, completion: str) -> tuple[str, str]:
-    """(program, tests) to run for an MBPP answer."""
+def mbpp_program(task: dict, completion: str) -> tuple[str, str, str]:
+    """(program, tests, trusted setup) to run for an MBPP answer: the sandbox's split mode
+    runs the answer in one process and ``test_setup_code`` + the asserts in another, where
+    the functions the asserts call are proxies into the answer's process."""
     setup = task.get("test_setup_code") or ""
-    return completion, setup + "\n" + "\n".join(task["test_list"]) + "\n"
+    return completion, "\n".join(task["test_list"]) + "\n", setup
