@@ -130,8 +130,9 @@ def mbpp_shots(all_tasks: dict[int, dict]) -> list[dict]:
 
 
 def mbpp_program(task: dict, completion: str) -> tuple[str, str, str]:
-    """(program, tests, trusted setup) to run for an MBPP answer: the sandbox's split mode
-    runs the answer in one process and ``test_setup_code`` + the asserts in another, where
-    the functions the asserts call are proxies into the answer's process."""
+    """(program, tests, trusted setup) to run for an MBPP answer. The sandbox's split mode runs
+    the answer in one process and ``test_setup_code`` + the asserts in another, where the
+    functions the asserts call are proxies into the answer's process (nothing else is trusted
+    setup: the empty third part only asks for split mode)."""
     setup = task.get("test_setup_code") or ""
-    return completion, "\n".join(task["test_list"]) + "\n", setup
+    return completion, setup + "\n" + "\n".join(task["test_list"]) + "\n", ""
