@@ -19,6 +19,17 @@ from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS  # noqa: E402
 from transformers.models.llama.modeling_llama import (LlamaRotaryEmbedding,  # noqa: E402
                                                       apply_rotary_pos_emb)
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These models are tiny: a second intra-op thread gains nothing, and on a machine whose
+    cores are busy with other jobs its spin-waits make each step tens of times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 HEAD_DIMS = (16, 64, 128)
 THETAS = (1e4, 1e6)
 
