@@ -2,6 +2,7 @@
 weights, same process, float32.
 
     python bench/bench_model.py [--batch-size 16] [--steps 8] [--new-tokens 256]
+    python bench/bench_model.py --threads 1 --clock cpu   # on a machine busy with other jobs
 
 (a) training tokens/s: forward + backward + AdamW step at the ``tiny`` preset (vocab 4096,
     seq 256), as a ratio, and the MFU of each against a float32 matmul peak measured here.
