@@ -63,8 +63,9 @@ process"). An exception comes back as its class name and message and is raised i
 process as that built-in exception (``CandidateError`` for other classes); the candidate
 dying during a call fails the job ("candidate process died during a call to f()"). The test
 process cannot be reached from the candidate: another uid (no signals, no ptrace, no
-``/proc/<pid>/mem`` or ``fd/``), and moreover non-dumpable, with every blockable signal
-blocked and all capabilities dropped (which matters without root). The tests' names are
+``/proc/<pid>/mem`` or ``fd/``), and moreover non-dumpable (which keeps ptrace and /proc out
+when both share a uid, without root), with every blockable signal blocked, so that a signal
+can only kill or stop it, a failure; both drop every capability. The tests' names are
 resolved in the test process: the trusted code's own definitions and Python's builtins
 first, so the program cannot replace them; a standard-library module the tests use without
 importing it (MBPP's ``math.isclose``) is the test process's own import.
@@ -274,9 +275,11 @@ class _CapHeader(ctypes.Structure):
 
 
 def _drop_capabilities(libc) -> None:
-    """Empty effective, permitted and inheritable sets. Needed where the keeper entered a
-    user namespace (it then holds every capability *inside* it, and so would its children:
-    CAP_SYS_PTRACE there would let one sandboxed process read the other's memory)."""
+    """Empty effective, permitted and inheritable sets. Where the keeper entered a user
+    namespace (no root), it and its children hold every capability *inside* it: enough to
+    unmount the private /tmp, make further namespaces, and so on. Neither sandboxed process
+    needs any of that. (Reading the other's memory is refused even so: both were forked, not
+    exec'd, so their memory belongs to the initial namespace, where they have no capability.)"""
     data = (ctypes.c_uint32 * 6)()  # two __user_cap_data_struct, all zero
     _check(libc.capset(ctypes.byref(_CapHeader(0x20080522, 0)), data), "capset")
 
