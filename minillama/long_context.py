@@ -24,10 +24,13 @@ Evaluation decisions, and why:
 * **Held-out long documents.** Few test-split files reach ``16L`` tokens, so the files of one
   top-level package (``asyncio/…``, ``email/…``) are concatenated in path order: related code
   that refers back to itself, the nearest thing to a repository the stdlib offers.
-* **Perplexity at context length T from one forward.** The model is causal, so the first T
-  positions of a long window get exactly the logits a T-token window would. One forward of a
-  ``16L`` window per method therefore yields the perplexity at every T ≤ 16L (mean loss over
-  the first T positions) and the per-position loss curve, all on the same tokens.
+* **Perplexity against context on fixed targets.** For each context length T we score the same
+  tokens, the last L of each ``16L`` window, given the T tokens before them
+  (:func:`context_sweep`): only the amount of context changes. The ``16L`` forward also gives
+  the per-position loss curve. (The causal prefix trick, :func:`ppl_by_context`, is cheaper
+  but scores different tokens at each T.)
+* **Differences are paired.** All methods see the same windows; a difference counts only
+  beyond two standard errors of the per-window difference (:func:`paired_difference`).
 * **Key retrieval is scored among the 90 two-digit values.** Our tokenizer splits digits, so
   an answer is two digit tokens after the prompt's trailing ``▁``. We score log p(d₁) +
   log p(d₂ | d₁) for every value 10..99 (one forward of the prompt plus one batched one-token step
@@ -270,12 +273,40 @@ def ppl_by_context(losses: torch.Tensor, lengths: Sequence[int]) -> dict[int, fl
     return {T: math.exp(losses[:, : T - 1].mean().item()) for T in lengths}
 
 
-def paired_difference(losses_a: torch.Tensor, losses_b: torch.Tensor, T: int) -> dict:
-    """Is method A's perplexity at context T really lower than B's? Both were scored on the
-    same windows, so compare window by window: the mean and standard error of the per-window
-    difference in mean loss over the first T-1 positions. ``verdict`` is "lower", "higher" or
-    "indistinguishable" (the difference is within two standard errors)."""
-    d = losses_a[:, : T - 1].mean(dim=1) - losses_b[:, : T - 1].mean(dim=1)
+@torch.no_grad()
+def context_sweep(model: Transformer, windows: torch.Tensor, lengths: Sequence[int], n_targets: int,
+                  full_losses: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
+    """Mean loss ``[N]`` per window on the same last ``n_targets`` tokens, given T tokens of
+    context for each T in ``lengths``: the input is the last T+1 tokens of the window.
+
+    The targets never change, only how much precedes them, so a falling curve means more
+    context helps (the first T positions of a window would also change *which* tokens are
+    scored: file headers at the start of a window are harder than code in the middle).
+    ``full_losses`` (from :func:`token_losses` on the whole windows) saves the longest forward.
+    """
+    out = {}
+    for T in lengths:
+        if not n_targets <= T <= windows.shape[1] - 1:
+            raise ValueError(f"context {T} must lie between n_targets={n_targets} and the window's "
+                             f"{windows.shape[1] - 1} predicted tokens")
+        if full_losses is not None and T == windows.shape[1] - 1:
+            losses = full_losses
+        else:
+            losses = token_losses(model, windows[:, -(T + 1):])
+        out[T] = losses[:, -n_targets:].mean(dim=1)
+    return out
+
+
+def sweep_ppl(sweep: dict[int, torch.Tensor]) -> dict[int, float]:
+    return {T: math.exp(v.mean().item()) for T, v in sweep.items()}
+
+
+def paired_difference(window_loss_a: torch.Tensor, window_loss_b: torch.Tensor) -> dict:
+    """Is method A's perplexity really lower than B's? Both were scored on the same windows,
+    so compare window by window: the mean and standard error of the per-window difference in
+    mean loss. ``verdict`` is "lower", "higher" or "indistinguishable" (within two standard
+    errors)."""
+    d = window_loss_a - window_loss_b
     mean = d.mean().item()
     se = d.std().item() / math.sqrt(len(d)) if len(d) > 1 else float("inf")
     verdict = "indistinguishable" if abs(mean) <= 2 * se else ("lower" if mean < 0 else "higher")
@@ -643,8 +674,9 @@ def run_experiment(profile=None, log: Callable[[str], None] | None = print, retr
     T_max = settings.max_multiple * L
     windows = eval_windows(long_documents(corpus, tok, "test", T_max + 1), T_max + 1, settings.eval_windows)
     lengths = [L * m for m in (1, 2, 4, 8, 16) if m <= settings.max_multiple]
-    losses = {k: token_losses(m, windows) for k, m in models.items()}
-    ppl = {k: ppl_by_context(v, lengths) for k, v in losses.items()}
+    ppl = {}
+    for k, m in models.items():
+        ppl[k] = sweep_ppl(context_sweep(m, windows, lengths, L, full_losses=token_losses(m, windows)))
     out = {"ppl": ppl, "lengths": lengths, "info": info, "n_windows": len(windows)}
     if log:
         log(format_ppl_table(ppl, L))

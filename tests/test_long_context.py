@@ -15,6 +15,7 @@ from minillama.long_context import (METHODS, QUESTION, RetrievalFiller, eval_win
                                     method_model, package_texts, position_loss, ppl_by_context, perplexity,
                                     retrieval_prompt, score_two_digit, token_losses, top_level_chunks,
                                     with_rope)
+from minillama.long_context import context_sweep, sweep_ppl
 from minillama.long_context import paired_difference as lc_paired
 from minillama.model import ModelConfig, Transformer
 from minillama.rope import RopeScaling
@@ -186,9 +187,22 @@ def test_score_two_digit_matches_teacher_forcing(model):
 
 def test_paired_difference_separates_signal_from_noise():
     g = torch.Generator().manual_seed(0)
-    a = torch.rand(8, 40, generator=g)
-    assert lc_paired(a, a + 0.5, 41)["verdict"] == "lower"
-    assert lc_paired(a + 0.5, a, 41)["verdict"] == "higher"
-    noise = torch.randn(8, 40, generator=g) * 0.5
-    assert lc_paired(a, a + noise - noise.mean(dim=1, keepdim=True), 41)["verdict"] == "indistinguishable"
-    assert lc_paired(a, a + 0.5, 41)["ppl_ratio"] == pytest.approx(math.exp(-0.5), rel=1e-5)
+    a = torch.rand(8, generator=g)
+    assert lc_paired(a, a + 0.5)["verdict"] == "lower"
+    assert lc_paired(a + 0.5, a)["verdict"] == "higher"
+    noise = torch.randn(8, generator=g)
+    assert lc_paired(a, a + noise - noise.mean())["verdict"] == "indistinguishable"
+    assert lc_paired(a, a + 0.5)["ppl_ratio"] == pytest.approx(math.exp(-0.5), rel=1e-5)
+
+
+def test_context_sweep_scores_the_same_targets_with_more_context(model, windows):
+    sweep = context_sweep(model, windows, [8, 16, 32], n_targets=8)
+    assert set(sweep) == {8, 16, 32} and sweep[8].shape == (3,)
+    # by hand: the last 8 targets given only the last 8 tokens of context before each window end
+    short = windows[:, -9:]
+    assert_close(sweep[8], token_losses(model, short)[:, -8:].mean(dim=1))
+    full = token_losses(model, windows)
+    assert_close(context_sweep(model, windows, [32], 8, full_losses=full)[32], full[:, -8:].mean(dim=1))
+    assert sweep_ppl(sweep)[32] == pytest.approx(math.exp(full[:, -8:].mean().item()), rel=1e-5)
+    with pytest.raises(ValueError):
+        context_sweep(model, windows, [4], n_targets=8)
