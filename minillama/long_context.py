@@ -679,6 +679,7 @@ def run_experiment(profile=None, log: Callable[[str], None] | None = print, retr
         ppl[k] = sweep_ppl(context_sweep(m, windows, lengths, L, full_losses=token_losses(m, windows)))
     out = {"ppl": ppl, "lengths": lengths, "info": info, "n_windows": len(windows)}
     if log:
+        log(f"perplexity of the last {L} tokens of {len(windows)} held-out windows, given T tokens of context:")
         log(format_ppl_table(ppl, L))
     if retrieval:
         filler = RetrievalFiller.from_docs(corpus.docs("test"), tok)
