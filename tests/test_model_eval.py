@@ -1,6 +1,7 @@
 """Scoring the course's models: HumanEval and infilling wiring, with stub generators and a
 tiny random model (no trained artifacts needed)."""
 
+import pytest
 import torch
 
 from _tok_fixtures import tiny_tokenizer
@@ -11,6 +12,15 @@ from minillama.model_eval import (agreement, ends_inside_token, evaluate_humanev
                                   fit_context, heal, infill_middles, infilling_tasks, random_span_tasks)
 
 PROBLEMS = dict(list(load_humaneval().items())[:4])
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # a tiny model's matmuls are far slower with threads fighting over a loaded machine
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _model(tok):
