@@ -65,8 +65,10 @@ def text_generator(model, tok, context: int | None = None) -> Generate:
 
 
 def _summary(passed: int, total: int, seconds: float) -> dict:
+    rate = passed / max(total, 1)
     lo, hi = wilson_interval(passed, total)
-    return {"pass@1": passed / max(total, 1), "passed": passed, "total": total, "ci95": (lo, hi),
+    lo, hi = min(lo, rate), max(hi, rate)  # rounding can put a bound a hair past the rate
+    return {"pass@1": rate, "passed": passed, "total": total, "ci95": (lo, hi),
             "seconds": round(seconds, 2)}
 
 
