@@ -185,8 +185,9 @@ class TrainConfig:
         if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size={self.batch_size} must be a multiple of grad_accum={self.grad_accum}")
 
-    # fields that may differ between a run and its resumption (they don't change the maths)
-    RESUMABLE_CHANGES = ("steps", "eval_interval", "eval_batches", "checkpoint_interval", "out_dir",
+    # fields that may differ between a run and its resumption (they don't change the maths;
+    # ``steps`` does: the cosine schedule is laid out over it)
+    RESUMABLE_CHANGES = ("eval_interval", "eval_batches", "checkpoint_interval", "out_dir",
                          "device", "compile", "progress")
 
     def identity(self) -> dict:

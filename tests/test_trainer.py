@@ -113,7 +113,12 @@ def test_kill_and_resume_gives_the_same_run(tmp_path):
 
 
 def test_truncated_or_corrupted_checkpoint_falls_back_to_previous(tmp_path):
-    train(cfg(steps=4, checkpoint_interval=2, out_dir=str(tmp_path)), model_cfg(), synthetic())
+    def crash(step, record):  # an injected crash right after the step-4 checkpoint
+        if step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg(steps=6, checkpoint_interval=2, out_dir=str(tmp_path)), model_cfg(), synthetic(), callback=crash)
     latest, prev = tmp_path / "ckpt.pt", tmp_path / "ckpt.prev.pt"
     assert read_checkpoint(prev)["step"] == 2 and read_checkpoint(latest)["step"] == 4
 
@@ -148,14 +153,16 @@ def test_no_good_checkpoint_is_a_clear_error(tmp_path):
 def test_checkpoint_from_another_config_or_tokenizer_is_refused(tmp_path):
     train(cfg(steps=2, out_dir=str(tmp_path)), model_cfg(), synthetic(), tokenizer_hash="aaaa")
     with pytest.raises(CheckpointError, match=r"model\.dim: checkpoint 32, this run 64"):
-        train(cfg(steps=3, out_dir=str(tmp_path)), model_cfg(dim=64), synthetic(), tokenizer_hash="aaaa")
+        train(cfg(steps=2, out_dir=str(tmp_path)), model_cfg(dim=64), synthetic(), tokenizer_hash="aaaa")
     with pytest.raises(CheckpointError, match=r"tokenizer: checkpoint 'aaaa', this run 'bbbb'"):
-        train(cfg(steps=3, out_dir=str(tmp_path)), model_cfg(), synthetic(), tokenizer_hash="bbbb")
+        train(cfg(steps=2, out_dir=str(tmp_path)), model_cfg(), synthetic(), tokenizer_hash="bbbb")
     with pytest.raises(CheckpointError, match=r"train\.lr"):
-        train(cfg(steps=3, lr=1e-3, out_dir=str(tmp_path)), model_cfg(), synthetic(), tokenizer_hash="aaaa")
-    # more steps is a legitimate change: the run continues
-    res = train(cfg(steps=3, out_dir=str(tmp_path)), model_cfg(), synthetic(), tokenizer_hash="aaaa")
-    assert res.history[-1]["step"] == 3
+        train(cfg(steps=2, lr=1e-3, out_dir=str(tmp_path)), model_cfg(), synthetic(), tokenizer_hash="aaaa")
+    with pytest.raises(CheckpointError, match=r"train\.steps: checkpoint 2, this run 3"):  # another schedule
+        train(cfg(steps=3, out_dir=str(tmp_path)), model_cfg(), synthetic(), tokenizer_hash="aaaa")
+    # how often to evaluate or save is not part of the run's maths: it continues
+    res = train(cfg(steps=2, eval_interval=1, out_dir=str(tmp_path)), model_cfg(), synthetic(), tokenizer_hash="aaaa")
+    assert res.history[-1]["step"] == 2
 
 
 def test_save_is_atomic(tmp_path, monkeypatch):
