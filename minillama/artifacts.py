@@ -81,8 +81,13 @@ def get_pretrained(profile=None, fim: bool = True, train_if_missing: bool = True
         raise FileNotFoundError(f"no finished {p.name} pretraining run in {out}; call get_pretrained "
                                 f"with train_if_missing=True or run `python -m minillama train`")
     if state is not None and not same:
-        raise CheckpointError(f"{out} holds a run with other settings (a changed profile or tokenizer); "
-                              f"delete that folder to retrain")
+        # a cache made with other settings (changed profile, tokenizer or code): set it aside, retrain
+        import shutil
+
+        old = out.with_name(out.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        print(f"{out} held a run with other settings; moved it to {old.name} and training anew")
     return pretrain(p, fim, verbose=verbose).model
 
 
