@@ -295,11 +295,20 @@ def evaluate_infilling(model, tok, kind: str = "single-line", spm: bool = False,
     tasks = list(tasks) if tasks is not None else infilling_tasks(kind, problems, limit, seed)
     t = time.perf_counter()
     outs = infill_middles(model, tok, tasks, spm, heal, max_new_tokens, context, batch_size, generate_fn)
-    results = score_infilling(tasks, [o["middle"] for o in outs], timeout)
+    out = score_middles(tasks, [o["middle"] for o in outs], [o["stopped"] for o in outs], timeout)
+    out.update(kind=kind, layout="SPM" if spm else "PSM", heal=heal, seconds=round(time.perf_counter() - t, 2))
+    return out
+
+
+def score_middles(tasks: Sequence[dict], middles: Sequence[str], stopped: Sequence[bool] | None = None,
+                  timeout: float = 3.0) -> dict:
+    """pass@1 with its 95 % Wilson interval, :func:`agreement` and the share of middles that
+    ended with EOT, for given middles (e.g. generated ones post-processed)."""
+    t = time.perf_counter()
+    results = score_infilling(tasks, middles, timeout)
     passed = sum(bool(r["passed"]) for r in results)
     out = _summary(passed, len(tasks), time.perf_counter() - t)
-    out.update(kind=kind, layout="SPM" if spm else "PSM", heal=heal,
-               stopped=sum(o["stopped"] for o in outs) / max(len(outs), 1),
-               **agreement([o["middle"] for o in outs], [t_["canonical_solution"] for t_ in tasks]),
-               middles=[o["middle"] for o in outs], results=results)
+    out.update(stopped=sum(stopped) / max(len(stopped), 1) if stopped is not None else None,
+               **agreement(middles, [t_["canonical_solution"] for t_ in tasks]),
+               middles=list(middles), results=results)
     return out

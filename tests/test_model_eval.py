@@ -9,7 +9,8 @@ from minillama.benchmarks import load_humaneval
 from minillama.fim import infilling_prompt
 from minillama.model import ModelConfig, Transformer
 from minillama.model_eval import (agreement, ends_inside_token, evaluate_humaneval, evaluate_infilling,
-                                  fit_context, heal, infill_middles, infilling_tasks, random_span_tasks)
+                                  fit_context, heal, infill_middles, infilling_tasks, random_span_tasks,
+                                  score_middles)
 
 PROBLEMS = dict(list(load_humaneval().items())[:4])
 
@@ -66,6 +67,8 @@ def test_infilling_canonical_middles_pass_in_both_layouts():
             empty = {t["task_id"]: "" for t in tasks}
             r = evaluate_infilling(None, tok, spm=spm, tasks=tasks, generate_fn=_stub_ids(tok, tasks, spm, empty))
             assert r["pass@1"] == 0.0, (kind, spm)
+        direct = score_middles(tasks, [t["canonical_solution"] for t in tasks])
+        assert direct["pass@1"] == 1.0 and direct["stopped"] is None
 
 
 def test_random_span_tasks_are_fixed_and_cut_inside_tokens():
