@@ -24,6 +24,7 @@ help:  ## list the targets
 	@echo "  make test        set up .venv, run pytest and nbval over the notebooks (quick profile)"
 	@echo "  make lab         JupyterLab on notebooks/"
 	@echo "  make bench       the speed benchmarks in bench/ (prints ratios against transformers)"
+	@echo "  make student     students' copies of the notebooks (solutions removed) in student/"
 	@echo "  make setup       only create .venv and install the project"
 	@echo "  make clean       remove caches and generated data (keeps .venv and results/)"
 
@@ -45,8 +46,13 @@ reproduce: setup  ## run the notebook series headless and write results/
 lab: setup  ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks
 
+student: setup  ## students' copies of the notebooks (solutions removed) -> student/
+	$(PY) -m minillama.student
+
 bench: setup  ## speed benchmarks (ratios against named baselines)
 	$(PY) bench/bench_model.py
+	$(PY) bench/bench_train.py
+	$(PY) bench/bench_execution.py
 
 clean:  ## remove caches and generated data
 	rm -rf data/cache data/artifacts .pytest_cache .hypothesis
