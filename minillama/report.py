@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .claims import claims_table
+
 
 def _fmt(value) -> str:
     if isinstance(value, float):
@@ -30,6 +32,7 @@ def write_report(out: Path) -> Path:
         if run.get("failures"):
             lines += ["", "**Failed notebooks:** " + _fmt(run["failures"])]
         lines.append("")
+    lines += ["## The paper's claims, at course scale", ""] + claims_table(summary) + [""]
     for section, values in summary.items():
         if section == "run" or not isinstance(values, dict):
             continue
