@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 HOLDS, FAILS, NOT_MEASURED, NOT_COMPARABLE = "holds", "does not hold", "not measured", "not comparable"
+INCONCLUSIVE = "inconclusive (95 % intervals overlap)"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,15 @@ def _get(summary: dict, *path):
             return None
         node = node[key]
     return node
+
+
+def _separated(k1: int, n1: int, k2: int, n2: int) -> bool:
+    """True when the Wilson 95 % intervals of two pass rates do not overlap."""
+    from .evaluation import wilson_interval
+
+    lo1, hi1 = wilson_interval(k1, n1)
+    lo2, hi2 = wilson_interval(k2, n2)
+    return hi1 < lo2 or hi2 < lo1
 
 
 def _pct(x) -> str:
@@ -57,6 +67,8 @@ def _lcft_vs(other: str):
         if "lcft_theta_1e6" not in ppl or other not in ppl:
             return "—", NOT_MEASURED
         ours = f"{ppl['lcft_theta_1e6']:.2f} vs {ppl[other]:.2f}" + (f" (paired: {verdict})" if verdict else "")
+        if verdict == "indistinguishable":
+            return ours, "inconclusive (paired difference within 2 s.e.)"
         better = verdict == "lower" if verdict else ppl["lcft_theta_1e6"] < ppl[other]
         return ours, HOLDS if better else FAILS
     return judge
@@ -85,6 +97,8 @@ def _filtering(s):
         return "—", NOT_MEASURED
     b, f, u, n = sec["pass1_base"], sec["pass1_filtered"], sec["pass1_unfiltered"], sec.get("n_heldout")
     ours = f"base {_pct(b)}, filtered {_pct(f)}, unfiltered {_pct(u)} (n = {n})"
+    if n and not (_separated(round(f * n), n, round(b * n), n) and _separated(round(f * n), n, round(u * n), n)):
+        return ours, INCONCLUSIVE
     return ours, HOLDS if f > b and f > u else FAILS
 
 
@@ -108,6 +122,8 @@ def _spm_vs_psm(s):
     ours = f"PSM {_pct(psm['pass@1'])}, SPM {_pct(spm['pass@1'])} (n = {psm['total']})"
     if psm["passed"] == 0 and spm["passed"] == 0:
         return ours, NOT_COMPARABLE
+    if not _separated(psm["passed"], psm["total"], spm["passed"], spm["total"]):
+        return ours, INCONCLUSIVE
     return ours, HOLDS if spm["pass@1"] >= psm["pass@1"] else FAILS
 
 
@@ -141,11 +157,11 @@ CLAIMS = [
     Claim("LCFT models retrieve a key from a long prompt", "App. G.2", "7B at 16k: 54.7 / 100 / 98.4 %",
           "LCFT θ = 10⁶ accuracy ≥ 50 %", _retrieval),
     Claim("execution-filtered self-instruct data helps", "§2.5", "Instruct 7B 34.8 vs Code Llama 7B 33.5 HumanEval",
-          "held-out pass@1 after filtered SFT above base and above unfiltered SFT", _filtering),
+          "held-out pass@1 after filtered SFT above base and above unfiltered SFT, intervals apart", _filtering),
     Claim("HumanEval pass@1", "headline results", "Code Llama 7B 33.5 %", "a 7B model against ours: compared, not judged",
           _humaneval),
     Claim("SPM infills single lines at least as well as PSM", "§2.3, App. E", "7B 83.3 (SPM) vs 77.0 (PSM)",
-          "SPM pass@1 ≥ PSM pass@1 (not judged when both are 0)", _spm_vs_psm),
+          "SPM pass@1 ≥ PSM pass@1, intervals apart (not judged when both are 0)", _spm_vs_psm),
     Claim("token healing would fix SPM on random spans", "§2.3 (suggested, not built)",
           "random-span SPM 39.6 vs PSM 60.7", "healing raises SPM's first-character accuracy (sign test)", _healing),
     Claim("the harness passes every canonical HumanEval solution", "HumanEval", "164 / 164",

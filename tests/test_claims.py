@@ -1,6 +1,6 @@
 """The report's claims table judges each claim from the measured numbers."""
 
-from minillama.claims import CLAIMS, FAILS, HOLDS, NOT_MEASURED, claims_table
+from minillama.claims import CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, claims_table
 
 
 def judge(name, summary):
@@ -22,11 +22,15 @@ def test_long_context_uses_the_paired_verdict_when_recorded():
     s = {"long_context": {"ppl_at_16x": {"lcft_theta_1e6": 99.0, "pi": 100.0}}}
     assert judge("θ = 10⁶ LCFT extrapolates", s) == HOLDS
     s["long_context"]["lcft_theta_1e6_vs"] = {"pi": "indistinguishable"}
+    assert judge("θ = 10⁶ LCFT extrapolates", s).startswith("inconclusive")
+    s["long_context"]["lcft_theta_1e6_vs"] = {"pi": "higher"}
     assert judge("θ = 10⁶ LCFT extrapolates", s) == FAILS
 
 
 def test_self_instruct_needs_filtered_above_both():
-    s = {"self_instruct": {"pass1_base": 0.05, "pass1_filtered": 0.10, "pass1_unfiltered": 0.12, "n_heldout": 120}}
+    s = {"self_instruct": {"pass1_base": 0.05, "pass1_filtered": 0.40, "pass1_unfiltered": 0.60, "n_heldout": 120}}
     assert judge("execution-filtered", s) == FAILS
     s["self_instruct"]["pass1_unfiltered"] = 0.06
     assert judge("execution-filtered", s) == HOLDS
+    s["self_instruct"].update(pass1_base=0.0, pass1_filtered=0.01, pass1_unfiltered=0.0)
+    assert judge("execution-filtered", s) == INCONCLUSIVE
