@@ -77,6 +77,8 @@ def reproduce(out: str | Path = "results", only: list[str] | None = None) -> int
     out.mkdir(parents=True, exist_ok=True)
     profile = get_profile()
     os.environ[RESULTS_ENV] = str(out)
+    # progress bars in a saved notebook are thousands of lines; one update a minute is enough there
+    os.environ.setdefault("TQDM_MININTERVAL", "60")
     paths = notebook_paths(REPO_ROOT / "notebooks")
     if only:
         paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
