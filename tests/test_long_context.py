@@ -21,13 +21,7 @@ from minillama.model import ModelConfig, Transformer
 from minillama.rope import RopeScaling
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # these toys are too small to gain from threads, and on a busy machine threads spin
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

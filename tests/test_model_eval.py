@@ -15,13 +15,7 @@ from minillama.model_eval import (agreement, ends_inside_token, evaluate_humanev
 PROBLEMS = dict(list(load_humaneval().items())[:4])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # a tiny model's matmuls are far slower with threads fighting over a loaded machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(tok):

@@ -20,14 +20,7 @@ from transformers.models.llama.modeling_llama import (LlamaRotaryEmbedding,  # n
                                                       apply_rotary_pos_emb)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: a second intra-op thread gains nothing, and on a machine whose
-    cores are busy with other jobs its spin-waits make each step tens of times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 HEAD_DIMS = (16, 64, 128)
