@@ -39,6 +39,11 @@ _TOP_NAMES = {"tok_embeddings.weight": "model.embed_tokens.weight", "norm.weight
               "output.weight": "lm_head.weight"}
 
 
+def _param_names(cfg: ModelConfig) -> list[str]:
+    with torch.device("meta"):  # shapes only, no memory
+        return list(Transformer(cfg).state_dict())
+
+
 def to_hf_name(name: str) -> str:
     if name in _TOP_NAMES:
         return _TOP_NAMES[name]
@@ -142,29 +147,41 @@ def load_state_checked(model: Transformer, state: dict[str, torch.Tensor], sourc
     return model
 
 
+def _checkpoint_folder(directory: Path, config_name: str, weights_glob: str, kind: str) -> tuple[dict, list[Path]]:
+    """The parsed config file and the weight files of a checkpoint folder, or a clear error."""
+    config_path = directory / config_name
+    if not config_path.exists():
+        raise FileNotFoundError(f"{directory} has no {config_name}; is it {kind} folder?")
+    files = sorted(directory.glob(weights_glob))
+    if not files:
+        raise FileNotFoundError(f"{directory} has no {weights_glob} weights")
+    return json.loads(config_path.read_text()), files
+
+
+def _model_with_state(cfg: ModelConfig, state: dict[str, torch.Tensor], device, dtype, source: str) -> Transformer:
+    """Build the model without allocating random weights, then copy ``state`` in (checked)."""
+    with torch.device("meta"):
+        model = Transformer(cfg)
+    model = model.to_empty(device=device).to(dtype)
+    state = {k: v.to(device=device, dtype=dtype) for k, v in state.items()}
+    return load_state_checked(model, state, source).eval()
+
+
 def from_pretrained(directory: str | Path, device: str | torch.device = "cpu",
                     dtype: torch.dtype = torch.float32) -> Transformer:
     """Load an HF Llama folder (safetensors, single file or sharded) into minillama."""
     directory = Path(directory)
-    config_path = directory / "config.json"
-    if not config_path.exists():
-        raise FileNotFoundError(f"{directory} has no config.json; is it an HF model folder?")
-    cfg = config_from_hf(json.loads(config_path.read_text()))
-    files = sorted(directory.glob("*.safetensors"))
-    if not files:
-        raise FileNotFoundError(f"{directory} has no *.safetensors weights")
+    hf_config, files = _checkpoint_folder(directory, "config.json", "*.safetensors", "an HF model")
+    cfg = config_from_hf(hf_config)
     hf_state: dict[str, torch.Tensor] = {}
     for f in files:
         hf_state.update(load_file(str(f)))
     hf_state = {k: v for k, v in hf_state.items() if not k.endswith("rotary_emb.inv_freq")}
-    with torch.device("meta"):
-        model = Transformer(cfg)
-    from_hf = {to_hf_name(k): k for k in model.state_dict()}
     if "lm_head.weight" not in hf_state and "model.embed_tokens.weight" in hf_state:
         hf_state["lm_head.weight"] = hf_state["model.embed_tokens.weight"]  # tied-embedding checkpoints
-    state = {from_hf.get(k, k): v.to(dtype) for k, v in hf_state.items()}
-    model = model.to_empty(device=device).to(dtype)
-    return load_state_checked(model, {k: v.to(device) for k, v in state.items()}, str(directory)).eval()
+    from_hf = {to_hf_name(k): k for k in _param_names(cfg)}
+    state = {from_hf.get(k, k): v for k, v in hf_state.items()}  # unknown names stay, and are reported
+    return _model_with_state(cfg, state, device, dtype, str(directory))
 
 
 # --- Meta checkpoints -------------------------------------------------------------------
@@ -203,13 +220,7 @@ def load_meta(directory: str | Path, device: str | torch.device = "cpu",
               dtype: torch.dtype = torch.float32) -> Transformer:
     """Load Meta's ``params.json`` + ``consolidated.NN.pth`` (one file per model-parallel rank)."""
     directory = Path(directory)
-    params_path = directory / "params.json"
-    if not params_path.exists():
-        raise FileNotFoundError(f"{directory} has no params.json; is it a Meta checkpoint folder?")
-    params = json.loads(params_path.read_text())
-    files = sorted(directory.glob("consolidated.*.pth"))
-    if not files:
-        raise FileNotFoundError(f"{directory} has no consolidated.*.pth weights")
+    params, files = _checkpoint_folder(directory, "params.json", "consolidated.*.pth", "a Meta checkpoint")
     shards = [torch.load(f, map_location="cpu", weights_only=True) for f in files]
     state = _merge_shards(shards)
     state.pop("rope.freqs", None)  # older checkpoints store the frequencies; we recompute them
@@ -227,11 +238,7 @@ def load_meta(directory: str | Path, device: str | torch.device = "cpu",
             state[name] = interleaved_to_half(state[name], cfg.n_heads)
         elif name.endswith("attention.wk.weight"):
             state[name] = interleaved_to_half(state[name], cfg.n_kv_heads)
-    with torch.device("meta"):
-        model = Transformer(cfg)
-    model = model.to_empty(device=device).to(dtype)
-    state = {k: v.to(device=device, dtype=dtype) for k, v in state.items()}
-    return load_state_checked(model, state, str(directory)).eval()
+    return _model_with_state(cfg, state, device, dtype, str(directory))
 
 
 def save_meta(model: Transformer, directory: str | Path, n_shards: int = 1) -> Path:
