@@ -41,13 +41,13 @@ test: setup  ## pytest + nbval over every notebook, quick profile
 	MINILLAMA_PROFILE=quick $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env notebooks
 
 reproduce: setup  ## run the notebook series headless and write results/
-	MINILLAMA_PROFILE=$(PROFILE) $(PY) -m minillama reproduce --out results
+	MINILLAMA_PROFILE=$(PROFILE) $(PY) -m minillama reproduce
 
 lab: setup  ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks
 
 student: setup  ## students' copies of the notebooks (solutions removed) -> student/
-	$(PY) -m minillama.student
+	$(PY) -m minillama student
 
 bench: setup  ## speed benchmarks (ratios against named baselines)
 	$(PY) bench/bench_model.py

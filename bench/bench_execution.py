@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from minillama.benchmarks import load_humaneval
+from minillama.evaluation.benchmarks import load_humaneval
 from minillama.execution import evaluate_many
 
 

@@ -27,9 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from minillama.model import ModelConfig, Transformer, flops_per_token
-from minillama.pipeline import PackedData
+from minillama.data.pipeline import PackedData
 from minillama.profiles import PROFILES
-from minillama.trainer import TrainConfig, param_groups, train
+from minillama.training.schedule import param_groups
+from minillama.training.trainer import TrainConfig, train
 
 
 def matmul_peak(n: int = 2048, reps: int = 5) -> float:

@@ -149,7 +149,8 @@ class Infill:
     stopped: bool  # False: hit max_new_tokens before EOT (the middle may be cut short)
 
 
-def _cut_at_stop(ids: Sequence[int], stop_ids: Sequence[int]) -> tuple[list[int], bool]:
+def cut_at_stop(ids: Sequence[int], stop_ids: Sequence[int]) -> tuple[list[int], bool]:
+    """The ids before the first stop id, and whether there was one."""
     for i, t in enumerate(ids):
         if t in stop_ids:
             return list(ids[:i]), True
@@ -169,7 +170,7 @@ def infill_details(generate: GenerateFn, tok: Tokenizer, prefix: str, suffix: st
                    spm: bool = False, max_new_tokens: int = 128) -> Infill:
     stop_ids = [tok.eot_id, tok.eos_id]
     out = generate(infilling_prompt(tok, prefix, suffix, spm), max_new_tokens, stop_ids)
-    ids, stopped = _cut_at_stop(out, stop_ids)  # don't trust generate to have stopped
+    ids, stopped = cut_at_stop(out, stop_ids)  # don't trust generate to have stopped
     middle = _middle_text(tok, prefix, ids, spm)
     return Infill(prefix + middle + suffix, middle, ids, stopped)
 
@@ -197,129 +198,6 @@ def greedy_generate_fn(next_logits: NextLogitsFn) -> GenerateFn:
                 break
         return out
     return generate
-
-
-# --- token healing -----------------------------------------------------------------------
-def piece_texts(tok: Tokenizer) -> list[str | None]:
-    """The text each id stands for mid-sequence (``▁`` -> space); None for special pieces
-    and for byte pieces that are not a whole character on their own. Cached on ``tok``."""
-    cached = getattr(tok, "_piece_texts", None)
-    if cached is not None:
-        return cached
-    out: list[str | None] = []
-    for i in range(tok.vocab_size):
-        piece = tok.id_to_piece(i)
-        if tok.sp.is_control(i) or tok.sp.is_unknown(i):
-            out.append(None)
-        elif tok.sp.is_byte(i):
-            b = int(piece[3:5], 16)
-            out.append(chr(b) if b < 0x80 else None)
-        else:
-            out.append(piece.replace("▁", " "))
-    tok._piece_texts = out
-    return out
-
-
-def token_boundaries(tok: Tokenizer, text: str) -> set[int]:
-    """Character offsets in ``text`` where a token of ``tok.encode(text)`` ends (0 included).
-
-    A FIM cut at any other offset splits a token. Bytes of a multi-byte character count as
-    one position, reached when the character is complete.
-    """
-    texts = piece_texts(tok)
-    ends, pos, pending = {0}, 0, b""
-    for k, i in enumerate(tok.encode(text)):
-        if tok.sp.is_byte(i):
-            pending += bytes([int(tok.id_to_piece(i)[3:5], 16)])
-            try:
-                pos += len(pending.decode("utf-8"))
-            except UnicodeDecodeError:
-                continue  # inside a character: not a boundary
-            pending = b""
-        else:
-            piece = texts[i] or ""
-            pos += len(piece) - (k == 0 and piece.startswith(" "))  # the dummy-prefix space
-        ends.add(pos)
-    return ends
-
-
-def heal_prompt(tok: Tokenizer, prompt_ids: Sequence[int], back_off: int = 1,
-                texts: list[str | None] | None = None) -> tuple[list[int], str]:
-    """Remove the last ``back_off`` prompt tokens; return the kept ids and the removed text.
-
-    Special tokens are never removed (healing stops at e.g. ``[MID]``).
-    """
-    texts = texts or piece_texts(tok)
-    ids = list(prompt_ids)
-    removed = ""
-    for _ in range(back_off):
-        if not ids or texts[ids[-1]] is None:
-            break
-        removed = texts[ids.pop()] + removed
-    return ids, removed
-
-
-def healed_generate(next_logits: NextLogitsFn, tok: Tokenizer, prompt_ids: Sequence[int],
-                    max_new_tokens: int, stop_ids: Sequence[int] = (), back_off: int = 1,
-                    texts: list[str | None] | None = None) -> tuple[list[int], str]:
-    """Greedy generation with token healing (Guidance-style).
-
-    A prompt that ends inside a word ends with a token the model rarely saw there (``▁re``
-    instead of ``▁return``). We back off ``back_off`` tokens and let the model regenerate them,
-    allowing at first only tokens consistent with the removed text: a token whose text starts
-    with what is left to cover, or is a prefix of it. Returns ``(new ids after the kept
-    prompt, completion text after the original prompt)``.
-    """
-    texts = texts or piece_texts(tok)
-    ids, remaining = heal_prompt(tok, prompt_ids, back_off, texts)
-    new: list[int] = []
-    produced = ""
-    while len(new) < max_new_tokens:
-        logits = next_logits(ids).float().clone()
-        if remaining:
-            allowed = [i for i, t in enumerate(texts)
-                       if t and (t.startswith(remaining) or remaining.startswith(t))]
-            if not allowed:
-                raise TokenizerError(f"no token can continue {remaining!r}; use back_off=0")
-            mask = torch.full_like(logits, float("-inf"))
-            mask[allowed] = 0.0
-            logits = logits + mask
-        t = int(torch.argmax(logits))
-        new.append(t)
-        ids.append(t)
-        if t in stop_ids:
-            break
-        text = texts[t] or tok.decode([t])
-        if remaining:
-            covered = min(len(remaining), len(text))
-            text, remaining = text[covered:], remaining[covered:]
-        produced += text
-    return new, produced
-
-
-def healed_infill(next_logits: NextLogitsFn, tok: Tokenizer, prefix: str, suffix: str,
-                  max_new_tokens: int = 128, back_off: int = 1) -> Infill:
-    """SPM infilling with token healing at the prefix/middle boundary (the random-span case
-    the paper flags: an SPM prompt that ends inside a token is out of distribution)."""
-    stop_ids = [tok.eot_id, tok.eos_id]
-    new, middle = healed_generate(next_logits, tok, infilling_prompt(tok, prefix, suffix, spm=True),
-                                  max_new_tokens, stop_ids, back_off)
-    ids, stopped = _cut_at_stop(new, stop_ids)
-    return Infill(prefix + middle + suffix, middle, ids, stopped)
-
-
-def measure_token_healing(next_logits: NextLogitsFn, tok: Tokenizer,
-                          tasks: Sequence[tuple[str, str, str]], max_new_tokens: int = 64,
-                          back_off: int = 1) -> dict:
-    """Exact-match rate of SPM infilling with and without healing on ``(prefix, middle,
-    suffix)`` tasks (e.g. random character spans of held-out files)."""
-    generate = greedy_generate_fn(next_logits)
-    plain = healed = 0
-    for prefix, middle, suffix in tasks:
-        plain += infill_details(generate, tok, prefix, suffix, True, max_new_tokens).middle == middle
-        healed += healed_infill(next_logits, tok, prefix, suffix, max_new_tokens, back_off).middle == middle
-    n = max(len(tasks), 1)
-    return {"tasks": len(tasks), "spm_exact": plain / n, "spm_healed_exact": healed / n}
 
 
 # --- causal masking (CM3 / InCoder), for comparison -------------------------------------------

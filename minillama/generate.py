@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .model import Transformer
+from minillama.model import Transformer
 
 
 def sample_next(logits: torch.Tensor, temperature: float = 0.0, top_p: float = 1.0,

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .model import ModelConfig, Transformer
-from .rope import RopeScaling
+from minillama.model import ModelConfig, Transformer
+from minillama.rope import RopeScaling
 
 # minillama name -> HF name, per layer (gate = w1, up = w3, down = w2)
 _LAYER_NAMES = {

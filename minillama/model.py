@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .rope import RopeScaling, apply_rope, inv_frequencies, rope_cos_sin
+from minillama.rope import RopeScaling, apply_rope, inv_frequencies, rope_cos_sin
 
 
 @dataclass
@@ -243,8 +243,9 @@ class Transformer(nn.Module):
         """cos/sin for positions start_pos .. start_pos+T, cached across calls."""
         cfg, end = self.cfg, start_pos + T
         dynamic = cfg.rope_scaling is not None and cfg.rope_scaling.type == "dynamic"
+        # keyed on everything the tables depend on, so a changed θ or scaling rule rebuilds them;
         # dynamic NTK recomputes θ from the current length, as transformers does
-        key = (device, dtype, end if dynamic else None)
+        key = (device, dtype, cfg.head_dim, cfg.rope_theta, cfg.rope_scaling, end if dynamic else None)
         if self._rope_cache is None or self._rope_cache[0] != key or self._rope_cache[1].shape[0] < end:
             inv_freq, scale = inv_frequencies(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling, seq_len=end)
             n = end if dynamic else max(end, cfg.max_seq_len)

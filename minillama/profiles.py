@@ -1,18 +1,58 @@
 """Run profiles: one switch, ``MINILLAMA_PROFILE=quick|cpu|gpu``.
 
 ``quick`` is for tests and CI (seconds per notebook), ``cpu`` is the default for a 2-core
-laptop, ``gpu`` for one GPU. Every notebook and CLI command reads its sizes from here, so a
-profile is the single place where "how big" is decided.
+laptop, ``gpu`` for one GPU. Every run size of the course lives here (pretraining, long
+context, self-instruct, evaluation), so a profile is the one place where "how big" is decided.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
 PROFILE_ENV = "MINILLAMA_PROFILE"
+
+
+@dataclass(frozen=True)
+class LongContextSizes:
+    """Notebook 04 / ``python -m minillama long-context``."""
+    factor: int = 4  # fine-tuning length = factor × pretraining length (paper: 4096 → 16384)
+    max_multiple: int = 16  # evaluate up to this many times the pretraining length
+    ft_steps: int = 20
+    ft_batch_size: int = 2
+    # Paper: 2e-5 after a 3e-4 pretraining peak, 1/15 of it; the same ratio to the profile's
+    # pretraining peak (cpu: 2e-3 -> 1.3e-4)
+    ft_lr: float = 2e-3 / 15
+    ft_warmup: int = 4
+    eval_windows: int = 6  # 16L-token windows per method
+    retrieval_multiples: tuple[float, ...] = (1, 4)  # prompt lengths, × pretraining length
+    retrieval_positions: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    retrieval_prompts: int = 3  # prompts per (length, position); the paper uses 64
+    cost_lengths: tuple[int, ...] = (256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+@dataclass(frozen=True)
+class InstructSizes:
+    """Notebook 05 / ``python -m minillama self-instruct``."""
+    n_questions: int = 200  # questions written (before dedup)
+    n_samples: int = 10  # solutions per question (the paper: 10)
+    sft_steps: int = 100
+    batch_size: int = 12
+    lr: float = 1e-4
+    n_heldout: int = 120  # tasks from held-out families
+    n_seen: int = 100  # unseen instances of training families (0: skip)
+    max_new_tokens: int = 48
+    gen_batch: int = 64
+    rehearsal_frac: float = 0.1
+
+
+@dataclass(frozen=True)
+class NotebookSizes:
+    """Sizes of the smaller measurements inside notebooks."""
+    rope_max_distance: int = 32_768  # reach of notebook 01's decay plot
+    infill_tasks: int = 100  # held-out single-line infilling tasks of notebook 03's ablation
 
 
 @dataclass(frozen=True)
@@ -27,13 +67,16 @@ class Profile:
     batch_size: int
     train_steps: int
     compile: bool = False
-    # pretraining (minillama.trainer.TrainConfig); sized from measurements, see notebook 03
+    # pretraining (minillama.training.trainer.TrainConfig); sized from measurements, see notebook 03
     lr: float = 1e-3  # peak learning rate (cosine down to lr/30)
     warmup: int = 100
     grad_accum: int = 1
     eval_interval: int = 100
     eval_batches: int = 4
-    checkpoint_interval: int = 100
+    checkpoint_interval: int = 100  # steps between checkpoints: an interrupted run resumes from the last
+    long_context: LongContextSizes = field(default_factory=LongContextSizes)
+    instruct: InstructSizes = field(default_factory=InstructSizes)
+    notebook: NotebookSizes = field(default_factory=NotebookSizes)
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -43,7 +86,14 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", model="debug", device="cpu", dtype="float32", vocab_size=512,
                      max_corpus_files=60, seq_len=128, batch_size=8, train_steps=30,
-                     lr=3e-3, warmup=5, eval_interval=15, eval_batches=2, checkpoint_interval=0),
+                     lr=3e-3, warmup=5, eval_interval=15, eval_batches=2, checkpoint_interval=10,
+                     long_context=LongContextSizes(ft_steps=3, ft_batch_size=1, ft_lr=3e-3 / 15, ft_warmup=1,
+                                                   eval_windows=2, retrieval_multiples=(1, 2),
+                                                   retrieval_positions=(0.0, 0.5, 1.0), retrieval_prompts=1,
+                                                   cost_lengths=(128, 512, 2048)),
+                     instruct=InstructSizes(n_questions=16, n_samples=4, sft_steps=6, batch_size=4,
+                                            n_heldout=20, n_seen=0, max_new_tokens=16),
+                     notebook=NotebookSizes(rope_max_distance=8_192, infill_tasks=8)),
     "cpu": Profile("cpu", model="tiny", device="cpu", dtype="float32", vocab_size=4096,
                    max_corpus_files=None, seq_len=256, batch_size=16, train_steps=600,
                    # ~3,700 tokens/s measured on an idle 2-core machine: 600 × 16 × 256 = 2.5M tokens
@@ -52,8 +102,37 @@ PROFILES = {
     "gpu": Profile("gpu", model="small", device="cuda", dtype="bfloat16", vocab_size=8192,
                    max_corpus_files=None, seq_len=1024, batch_size=32, train_steps=500, compile=True,
                    # 500 × 32 × 1024 = 16M tokens ≈ 4-5 epochs of the stdlib: more repeats overfit
-                   lr=1e-3, warmup=50, eval_interval=50, eval_batches=8, checkpoint_interval=100),
+                   lr=1e-3, warmup=50, eval_interval=50, eval_batches=8, checkpoint_interval=100,
+                   long_context=LongContextSizes(ft_steps=300, ft_batch_size=8, ft_lr=1e-3 / 15, ft_warmup=30,
+                                                 eval_windows=16, retrieval_multiples=(1, 4, 8, 16),
+                                                 retrieval_prompts=16,
+                                                 cost_lengths=(1024, 2048, 4096, 8192, 16384, 32768)),
+                   instruct=InstructSizes(n_questions=2000, sft_steps=600, batch_size=32, n_heldout=400,
+                                          n_seen=400, gen_batch=256),
+                   notebook=NotebookSizes(rope_max_distance=65_536, infill_tasks=200)),
 }
+
+
+def check_device(name: str) -> str:
+    """``name`` if torch can use that device here; else a ValueError that says what to use."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{name!r} is not a device torch knows; use cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch is a CPU-only build" if torch.version.cuda is None else "torch sees no GPU"
+            raise ValueError(f"device {name!r} needs CUDA, but {why}; use --device cpu, or install a CUDA "
+                             f"build of torch on a machine with an NVIDIA GPU")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: torch sees {torch.cuda.device_count()} GPU(s), "
+                             f"numbered from 0")
+    elif device.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError(f"device {name!r} needs Apple's Metal (MPS), which this machine lacks; use cpu")
+    elif device.type != "cpu":
+        raise ValueError(f"device {name!r}: minillama runs on cpu, cuda or mps")
+    return name
 
 
 def get_profile(name: str | None = None, **overrides) -> Profile:

@@ -132,7 +132,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 def apply_rope_interleaved(x: torch.Tensor, positions: torch.Tensor, inv_freq: torch.Tensor) -> torch.Tensor:
     """Meta's convention, for teaching and tests: pairs (2i, 2i+1) as complex numbers."""
     angles = positions.to(torch.float32)[:, None] * inv_freq[None, :]
-    rot = torch.polar(torch.ones_like(angles), angles)  # e^{i m θ_i}
+    rot = torch.polar(torch.ones_like(angles), angles)  # e^{i m ω_i}, ω_i = θ^(-2i/d)
     xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
     return torch.view_as_real(xc * rot).flatten(-2).type_as(x)
 
@@ -147,7 +147,7 @@ def relative_decay_bound(head_dim: int, theta: float, max_distance: int) -> torc
     """The long-term decay bound of RoPE (RoFormer §3.4.3, Code Llama App. G).
 
     For unit-bounded query/key parts, |q·k| at relative distance r is at most
-    ``max_j |h_j| * sum_{j} |S_j(r)|`` with ``S_j(r) = sum_{i<j} e^{i r θ_i}``. We return
+    ``max_j |h_j| * sum_{j} |S_j(r)|`` with ``S_j(r) = sum_{i<j} e^{i r ω_i}`` (ω_i = θ^(-2i/d)). We return
     ``(1/(d/2)) * sum_j |S_j(r)|`` for r = 0 .. max_distance-1, the curve the paper plots:
     it decays with distance, and more slowly for a larger θ.
     """

@@ -257,18 +257,22 @@ def check_compatible(tokenizer: Tokenizer, vocab_size: int) -> None:
 
 
 # --- cached tokenizer per profile --------------------------------------------------------
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def tokenizer_dir(profile_name: str) -> Path:
-    return REPO_ROOT / "data" / "artifacts" / profile_name / "tokenizer"
+    from minillama.paths import artifacts_dir
+
+    return artifacts_dir(profile_name) / "tokenizer"
 
 
 def build_tokenizer(texts: Sequence[str], vocab_size: int, cache_dir: str | Path, *,
                     corpus_key: str | None = None, split_lines: bool = True,
                     verbose: bool = False) -> Tokenizer:
     """Train on ``texts`` unless a model for the same corpus and settings is cached."""
-    settings = {"version": SETTINGS_VERSION, "vocab_size": vocab_size, "split_lines": split_lines,
+    from minillama.paths import code_fingerprint
+
+    settings = {"version": SETTINGS_VERSION, "code": code_fingerprint(Tokenizer.train, _sentences),
+                "vocab_size": vocab_size, "split_lines": split_lines,
                 "sentencepiece": spm.__version__}
     if corpus_key is None:
         h = hashlib.sha256()
@@ -294,7 +298,7 @@ def build_tokenizer(texts: Sequence[str], vocab_size: int, cache_dir: str | Path
 
 def get_tokenizer(profile=None, corpus=None, verbose: bool = False) -> Tokenizer:
     """The profile's tokenizer, trained on its corpus's train split once and then cached."""
-    from minillama.data import get_corpus
+    from minillama.data.corpus import get_corpus
     from minillama.profiles import get_profile
 
     if profile is None or isinstance(profile, str):

@@ -15,7 +15,7 @@ import struct
 import tempfile
 from pathlib import Path
 
-from minillama.data import load_corpus
+from minillama.data.corpus import load_corpus
 from minillama.tokenizer import Tokenizer
 
 TMP = Path(tempfile.mkdtemp(prefix="minillama-tok-"))

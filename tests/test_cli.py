@@ -1,15 +1,11 @@
-"""The command line exposes the package's functions."""
+"""The command line exposes the package's functions and rejects bad arguments early."""
 
-import importlib
 import subprocess
 import sys
 
-from minillama.__main__ import COMMAND_MODULES, main
+import pytest
 
-
-def test_every_command_module_imports_and_registers():
-    for name in COMMAND_MODULES:
-        assert hasattr(importlib.import_module(name), "add_parser"), name
+from minillama.cli import build_parser, main
 
 
 def test_info_lists_the_presets(capsys):
@@ -21,5 +17,58 @@ def test_info_lists_the_presets(capsys):
 def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "minillama", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    for command in ("train", "reproduce", "corpus", "tokenizer"):
+    for command in ("train", "reproduce", "corpus", "tokenizer", "long-context", "self-instruct", "check"):
         assert command in out.stdout
+
+
+def test_every_profile_option_has_the_same_choices():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    seen = 0
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if action.dest == "profile":
+                assert sorted(action.choices) == ["cpu", "gpu", "quick"], name
+                seen += 1
+    assert seen >= 5
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--steps", "0"], ["--steps", ">= 1"]),
+    (["train", "--steps", "ten"], ["integer"]),
+    (["train", "--lr", "-1"], ["--lr", "> 0"]),
+    (["train", "--lr", "nan"], ["finite"]),
+    (["train", "--device", "banana"], ["banana", "cpu"]),
+    (["train", "--profile", "huge"], ["invalid choice", "quick"]),
+    (["eval-canonical", "--limit", "-1"], [">= 1"]),
+    (["eval-canonical", "--workers", "0"], [">= 1"]),
+    (["eval-canonical", "--workers", "-2"], [">= 1"]),
+    (["check", "/no/such/file.py"], ["does not exist"]),
+    (["check", "--timeout", "-3", __file__], ["--timeout", "> 0"]),
+])
+def test_bad_arguments_are_rejected_before_any_work(argv, words, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    for w in words:
+        assert w in err, (w, err)
+
+
+def test_out_pointing_at_a_file_is_rejected(tmp_path, capsys):
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    with pytest.raises(SystemExit):
+        main(["train", "--out", str(f)])
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_cuda_on_a_cpu_only_torch_says_what_to_do(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(SystemExit):
+        main(["train", "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert "CUDA" in err and "--device cpu" in err

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from minillama.data import (SPLITS, CorpusError, get_corpus, load_corpus, load_jsonl,
+from minillama.data.corpus import (SPLITS, CorpusError, get_corpus, load_corpus, load_jsonl,
                             split_of, stdlib_root)
 
 

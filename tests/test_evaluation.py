@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from minillama.evaluation import (bootstrap_interval, estimate_pass_at_k, evaluate_generator,
-                                  naive_pass_at_k, pass_at_k, wilson_interval)
+from minillama.evaluation.harness import evaluate_generator
+from minillama.evaluation.metrics import (bootstrap_interval, estimate_pass_at_k, naive_pass_at_k, pass_at_k,
+                                          wilson_interval)
 
 
 def brute_pass_at_k(n, c, k):
@@ -68,7 +69,7 @@ def test_bootstrap_interval_contains_mean():
     assert lo < 0.3 < hi and hi - lo < 0.25
 
 
-TOY = {f"Toy/{i}": {"task_id": f"Toy/{i}", "prompt": f"def f(x):\n", "entry_point": "f",
+TOY = {f"Toy/{i}": {"task_id": f"Toy/{i}", "prompt": "def f(x):\n", "entry_point": "f",
                     "test": f"def check(candidate):\n    assert candidate(1) == {i}\n"} for i in range(4)}
 
 

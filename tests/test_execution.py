@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from minillama.benchmarks import load_humaneval
+from minillama.evaluation.benchmarks import load_humaneval
 from minillama.execution import UID_BASE, UID_SPAN, check_correctness, evaluate_many, run_program
 
 ROOT = os.geteuid() == 0

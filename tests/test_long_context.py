@@ -8,7 +8,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch.testing import assert_close
 
 from minillama.long_context import (METHODS, QUESTION, RetrievalFiller, eval_windows, finetune, lr_at,

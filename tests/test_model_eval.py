@@ -5,12 +5,13 @@ import pytest
 import torch
 
 from _tok_fixtures import tiny_tokenizer
-from minillama.benchmarks import load_humaneval
+from minillama.evaluation.benchmarks import load_humaneval
+from minillama.evaluation.course_models import (agreement, ends_inside_token, evaluate_humaneval, evaluate_infilling,
+                                                fit_context, infill_middles, infilling_tasks, random_span_tasks,
+                                                score_middles)
 from minillama.fim import infilling_prompt
+from minillama.healing import heal_prompt as heal
 from minillama.model import ModelConfig, Transformer
-from minillama.model_eval import (agreement, ends_inside_token, evaluate_humaneval, evaluate_infilling,
-                                  fit_context, heal, infill_middles, infilling_tasks, random_span_tasks,
-                                  score_middles)
 
 PROBLEMS = dict(list(load_humaneval().items())[:4])
 

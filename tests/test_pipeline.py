@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-import minillama.pipeline as pipeline
-from minillama.pipeline import PackedData, PipelineConfig, build_stream, split_pieces
+import minillama.data.pipeline as pipeline
+from minillama.data.pipeline import PackedData, PipelineConfig, build_stream, split_pieces
+from minillama.fim import FIMConfig
 
 
 class CharTokenizer:
@@ -74,7 +75,7 @@ def test_long_documents_never_fim():
 
 def test_no_fim_stream_is_plain_and_same_text():
     tok = CharTokenizer()
-    l2r = build_stream(_texts(), tok, PipelineConfig(seq_len=96, fim_rate=0.0, piece_chars=120))
+    l2r = build_stream(_texts(), tok, PipelineConfig(seq_len=96, fim=FIMConfig(rate=0.0), piece_chars=120))
     assert l2r.meta["stats"]["fim"] == 0
     assert not np.isin(np.asarray(l2r.rows), [tok.prefix_id, tok.suffix_id, tok.middle_id, tok.eot_id]).any()
 

@@ -7,12 +7,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from minillama import results  # noqa: E402
-from minillama.report import write_report  # noqa: E402
+from minillama.course import results  # noqa: E402
+from minillama.paths import RESULTS_ENV  # noqa: E402
+from minillama.course.report import write_report  # noqa: E402
 
 
 def test_record_merges_sections_atomically(tmp_path, monkeypatch):
-    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
     results.record("rope", longest_wavelength=54_000.5)
     results.record("rope", theta=1e6)
     results.record("pretraining", val_loss_l2r_fim=1.25)
@@ -23,7 +24,7 @@ def test_record_merges_sections_atomically(tmp_path, monkeypatch):
 
 
 def test_report_lists_sections_and_figures(tmp_path, monkeypatch):
-    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
     results.record("run", profile="quick", wall_seconds_total=12.0, wall_seconds={"01_rope": 12.0})
     results.record("long_context", ppl_at_16x={"lcft_theta_1e6": 3.5, "pi": 9.25})
     fig, ax = plt.subplots()
@@ -36,6 +37,6 @@ def test_report_lists_sections_and_figures(tmp_path, monkeypatch):
 
 
 def test_default_results_dir_is_outside_the_committed_results(monkeypatch):
-    monkeypatch.delenv(results.RESULTS_ENV, raising=False)
+    monkeypatch.delenv(RESULTS_ENV, raising=False)
     monkeypatch.setenv("MINILLAMA_PROFILE", "quick")
     assert "artifacts" in str(results.results_dir())

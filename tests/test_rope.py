@@ -284,7 +284,7 @@ def test_inv_frequencies_validation(head_dim, theta, field):
 # --- the notebook's self-checks tell right from wrong ------------------------------------------
 
 def test_exercise_checks_distinguish_right_close_wrong(capsys):
-    from minillama import exercises_rope as ex
+    from minillama.exercises import rope as ex
     assert ex.check("x", [1.0, 2.0], [1.0, 2.0])
     assert not ex.check("x", [1.0, 2.0 + 1e-3], [1.0, 2.0]) and "🟡" in capsys.readouterr().out
     assert not ex.check("x", [1.0, 3.0], [1.0, 2.0]) and "index (1,)" in capsys.readouterr().out

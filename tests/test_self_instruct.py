@@ -2,9 +2,9 @@
 
 import torch
 
-from minillama import self_instruct as si
+from minillama import instruct as si
 from minillama.model import ModelConfig, Transformer
-from minillama.tasks import generate_tasks
+from minillama.instruct.tasks import generate_tasks
 from minillama.tokenizer import get_tokenizer
 
 
@@ -128,4 +128,4 @@ def test_continuation_decoding_keeps_indentation():
     tok = get_tokenizer("quick")
     lm = si.LM(None, tok)
     body = "    return [x + 1 for x in xs]\n"
-    assert lm._decode(si._encode_plain(tok, body)) == body  # plain decode would leave 3 spaces
+    assert lm._decode(si.pipeline._encode_plain(tok, body)) == body  # plain decode would leave 3 spaces

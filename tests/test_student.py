@@ -2,8 +2,8 @@
 
 import json
 
-from minillama import student
-from minillama.results import REPO_ROOT
+from minillama.course import student
+from minillama.paths import repo_root
 
 
 def test_student_copies_are_current():
@@ -12,7 +12,7 @@ def test_student_copies_are_current():
 
 def test_solutions_are_removed_and_checks_kept():
     for name, text in student.student_copies().items():
-        original = json.loads((REPO_ROOT / "notebooks" / name).read_text())
+        original = json.loads((repo_root() / "notebooks" / name).read_text())
         copy = json.loads(text)
         tags = [c.get("metadata", {}).get("tags", []) for c in copy["cells"]]
         assert not any("solution" in t for t in tags), name

@@ -2,7 +2,7 @@
 
 import pytest
 
-from minillama.tasks import FAMILIES, SPLITS, check_reference, families, generate_tasks, make_task
+from minillama.instruct.tasks import FAMILIES, SPLITS, check_reference, families, generate_tasks, make_task
 
 
 def test_generator_is_deterministic():

@@ -32,7 +32,7 @@ def test_round_trip_whole_quick_corpus():
 
 
 def test_profile_tokenizer_round_trips_every_quick_file():
-    from minillama.data import get_corpus
+    from minillama.data.corpus import get_corpus
 
     corpus = get_corpus("quick")
     tok = get_tokenizer("quick", corpus)

@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from minillama.model import ModelConfig
-from minillama.pipeline import PackedData
-from minillama.trainer import (CheckpointError, TrainConfig, load_checkpoint, lr_at, param_groups, read_checkpoint,
-                               read_metrics, save_checkpoint, train)
+from minillama.data.pipeline import PackedData
+from minillama.training.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from minillama.training.schedule import param_groups
+from minillama.training.trainer import TrainConfig, lr_at, read_metrics, train
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = dict(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=64, multiple_of=16, max_seq_len=64)
@@ -88,7 +89,7 @@ KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {repo!r})
     from tests.test_trainer import cfg, model_cfg, synthetic
-    from minillama.trainer import train
+    from minillama.training.trainer import train
 
     def crash(step, record):
         if step == 5:  # after the step-4 checkpoint: steps 5.. are lost and must be redone
@@ -127,7 +128,7 @@ def test_truncated_or_corrupted_checkpoint_falls_back_to_previous(tmp_path):
     with pytest.raises(CheckpointError, match="truncated"):
         read_checkpoint(latest)
     flipped = bytearray(blob)
-    flipped[-100] ^= 0xFF
+    flipped[len(blob) // 2] ^= 0xFF  # inside the tensor data: the file still opens
     latest.write_bytes(bytes(flipped))
     with pytest.raises(CheckpointError, match="corrupted"):
         read_checkpoint(latest)
@@ -144,7 +145,7 @@ def test_truncated_or_corrupted_checkpoint_falls_back_to_previous(tmp_path):
 
 def test_no_good_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "ckpt.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a minillama checkpoint"):
+    with pytest.raises(CheckpointError, match="cannot be read"):
         load_checkpoint(tmp_path, fallback=False)
     with pytest.raises(CheckpointError, match="no usable checkpoint"), pytest.warns(UserWarning, match="no previous"):
         load_checkpoint(tmp_path)
@@ -163,6 +164,31 @@ def test_checkpoint_from_another_config_or_tokenizer_is_refused(tmp_path):
     # how often to evaluate or save is not part of the run's maths: it continues
     res = train(cfg(steps=2, eval_interval=1, out_dir=str(tmp_path)), model_cfg(), synthetic(), tokenizer_hash="aaaa")
     assert res.history[-1]["step"] == 2
+
+
+def test_checkpoints_are_plain_tensors_and_data(tmp_path):
+    train(cfg(steps=2, out_dir=str(tmp_path)), model_cfg(), synthetic())
+    state = torch.load(tmp_path / "ckpt.pt", weights_only=True)  # what any user can do safely
+    assert state["step"] == 2 and "tok_embeddings.weight" in state["model"]
+    torch.save({"step": 1, "format": "minillama-checkpoint 2"}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a minillama checkpoint|corrupted"):
+        read_checkpoint(tmp_path / "other.pt")
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("touch " + str(_Payload.marker),))
+
+
+def test_a_crafted_pickle_is_refused_and_never_runs(tmp_path):
+    _Payload.marker = tmp_path / "pwned"
+    torch.save({"model": _Payload(), "step": 1}, tmp_path / "ckpt.pt")
+    with pytest.raises(CheckpointError, match="could run code"):
+        read_checkpoint(tmp_path / "ckpt.pt")
+    assert not _Payload.marker.exists()
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path, fallback=False)
+    assert not _Payload.marker.exists()
 
 
 def test_save_is_atomic(tmp_path, monkeypatch):

@@ -1,0 +1,339 @@
+"""``python -m minillama COMMAND``: the same functions the notebooks call.
+
+Every command that builds or trains something reads the profile (``--profile`` or
+``$MINILLAMA_PROFILE``); arguments are checked before any heavy work starts, and a bad one
+is reported with what to do instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from minillama.profiles import PROFILE_ENV, PROFILES
+
+
+class CLIError(Exception):
+    """A bad argument: the message says what is wrong and what to do."""
+
+
+# --- argument types: each rejects a bad value with a clear message --------------------------------
+def _number(kind, name: str, minimum=None, strict: bool = False):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {text!r}")
+        if minimum is not None and (value <= minimum if strict else value < minimum):
+            raise argparse.ArgumentTypeError(f"{name} must be {'>' if strict else '>='} {minimum}, got {text!r}")
+        return value
+    return parse
+
+
+positive_int = _number(int, "the value", 1)
+non_negative_int = _number(int, "the value", 0)
+positive_float = _number(float, "the value", 0.0, strict=True)
+
+
+def device_arg(text: str) -> str:
+    from minillama.profiles import check_device
+
+    try:
+        return check_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text!r} does not exist")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file")
+    return path
+
+
+def out_dir_arg(text: str) -> Path:
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a file; --out needs a directory (a new or existing folder)")
+    return path
+
+
+def _add_profile(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", choices=sorted(PROFILES), default=None,
+                   help=f"run sizes (default: ${PROFILE_ENV} or cpu)")
+
+
+# --- commands ----------------------------------------------------------------------------------
+def cmd_info(args) -> int:
+    from minillama.model import PRESETS, count_parameters
+
+    print(f"{'preset':<15}{'params':>16}{'dim':>6}{'layers':>7}{'heads':>6}{'kv':>4}{'ffn':>7}{'theta':>10}")
+    for name, cfg in PRESETS.items():
+        print(f"{name:<15}{count_parameters(cfg):>16,}{cfg.dim:>6}{cfg.n_layers:>7}{cfg.n_heads:>6}"
+              f"{cfg.n_kv_heads:>4}{cfg.ffn_dim:>7}{cfg.rope_theta:>10.0e}")
+    return 0
+
+
+def cmd_corpus(args) -> int:
+    from minillama.data.corpus import format_stats, get_corpus, load_corpus
+    from minillama.profiles import get_profile
+
+    profile = get_profile(args.profile)
+    t0 = time.perf_counter()
+    corpus = load_corpus(args.source, max_files=profile.max_corpus_files) if args.source else get_corpus(profile)
+    print(f"profile {profile.name}: loaded {len(corpus)} files in {time.perf_counter() - t0:.1f}s")
+    tok = None
+    if args.tokens:
+        from minillama.tokenizer import get_tokenizer
+        tok = get_tokenizer(profile, None if args.source else corpus, verbose=True)
+    print(format_stats(corpus.stats(tok)))
+    return 0
+
+
+def cmd_tokenizer(args) -> int:
+    from minillama.data.corpus import format_stats, get_corpus
+    from minillama.profiles import get_profile
+    from minillama.tokenizer import get_tokenizer
+
+    profile = get_profile(args.profile)
+    corpus = get_corpus(profile)
+    t0 = time.perf_counter()
+    tok = get_tokenizer(profile, corpus, verbose=True)
+    print(f"{tok!r} ready in {time.perf_counter() - t0:.1f}s")
+    t0 = time.perf_counter()
+    stats = corpus.stats(tok)
+    print(f"encoded {stats['total']['chars']:,} chars in {time.perf_counter() - t0:.1f}s")
+    print(format_stats(stats))
+    print("special ids: " + ", ".join(f"{name}={getattr(tok, name + '_id')}"
+                                      for name in ("bos", "eos", "prefix", "suffix", "middle", "eot")))
+    if args.show:
+        print(" ".join(f"{tok.id_to_piece(i)}|{i}" for i in tok.encode(args.show)))
+    return 0
+
+
+def cmd_train(args) -> int:
+    import torch.distributed as dist
+
+    from minillama.profiles import get_profile
+    from minillama.training.pretrain import pretrain, train_config
+
+    profile = get_profile(args.profile)
+    overrides = {k: v for k, v in dict(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
+                                       lr=args.lr, out_dir=str(args.out) if args.out else None, device=args.device,
+                                       seed=args.seed, checkpoint_interval=args.checkpoint_every).items()
+                 if v is not None}
+    if args.no_compile:
+        overrides["compile"] = False
+    train_config(profile, fim=not args.no_fim, **overrides)  # checks the settings before any data is built
+    result = pretrain(profile, fim=not args.no_fim, **overrides)
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    if rank == 0:
+        last = [h for h in result.history if "val_l2r_loss" in h]
+        if last:
+            print("final: " + ", ".join(f"{k} {v:.4f}" for k, v in last[-1].items() if k != "step"))
+        print(f"run directory: {result.out_dir}")
+    return 0
+
+
+def cmd_long_context(args) -> int:
+    from minillama.long_context import format_retrieval_table, run_experiment
+    from minillama.profiles import get_profile
+
+    profile = get_profile(args.profile)
+    out = run_experiment(profile, retrieval=not args.no_retrieval, cost=not args.no_cost)
+    if "retrieval" in out:
+        print("\nkey retrieval accuracy (chance 1/90), all lengths and positions:")
+        print(format_retrieval_table(out["retrieval"]))
+    if "cost" in out:
+        print("\nforward cost, batch 1:")
+        for row in out["cost"]:
+            mem = "n/a" if row.get("peak_mib") is None else f"{row['peak_mib']:.0f} MiB"
+            print(f"  T={row['seq_len']:>6}  {row['seconds']:7.3f} s  {row['tokens_per_s']:>9,.0f} tok/s  peak +{mem}")
+    if args.json:
+        ppl = {k: {str(T): v for T, v in row.items()} for k, row in out["ppl"].items()}
+        Path(args.json).write_text(json.dumps({"profile": profile.name, "ppl": ppl, "lengths": out["lengths"]},
+                                              indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_self_instruct(args) -> int:
+    from dataclasses import replace
+
+    from minillama.instruct.experiment import run_experiment
+    from minillama.profiles import get_profile
+
+    profile = get_profile(args.profile)
+    overrides = {k: v for k, v in (("n_questions", args.questions), ("n_samples", args.samples),
+                                   ("sft_steps", args.steps), ("n_heldout", args.heldout)) if v is not None}
+    sizes = replace(profile.instruct, **overrides)
+    out = run_experiment(profile, sizes, seed=args.seed, record=not args.no_record)["record"]
+    print(f"funnel: {out['funnel']}")
+    for name in ("base", "filtered", "unfiltered"):
+        s = out["scores"][name]["heldout"]
+        print(f"pass@1 {name:<10} {s['pass1']:.3f}  95% CI [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]  "
+              f"({s['solved']}/{s['n']} held-out tasks)")
+    return 0
+
+
+def cmd_eval_canonical(args) -> int:
+    from minillama.evaluation.benchmarks import load_humaneval, load_humaneval_infilling
+    from minillama.execution import evaluate_many
+
+    problems = load_humaneval()
+    if args.infilling:
+        problems = load_humaneval_infilling(args.infilling, problems)
+    items = list(problems.values())[: args.limit] if args.limit else list(problems.values())
+    t = time.perf_counter()
+    results = evaluate_many([(p, p["canonical_solution"]) for p in items], timeout=args.timeout,
+                            n_workers=args.workers, progress=args.progress)
+    counts = collections.Counter(r["result"].split(":")[0] for r in results)
+    print(f"{len(results)} canonical solutions in {time.perf_counter() - t:.1f} s: {dict(counts)}")
+    for r in results:
+        if not r["passed"]:
+            print(f"  {r['task_id']}: {r['result']}")
+    return 0 if counts["passed"] == len(results) else 1
+
+
+def cmd_check(args) -> int:
+    from minillama.execution import run_program, sandbox_capabilities
+
+    if args.file is None:
+        print("sandbox isolation on this machine:", ", ".join(sandbox_capabilities()) or "none")
+        return 0
+    program = args.file.read_text()
+    tests = args.tests.read_text() if args.tests else ""
+    out = run_program(program, tests, timeout=args.timeout)
+    print(f"{out['result']}  ({out['seconds']:.2f} s; isolation: {', '.join(out['isolation']) or 'none'})")
+    return 0 if out["passed"] else 1
+
+
+def cmd_reproduce(args) -> int:
+    from minillama.course.reproduce import reproduce
+
+    return reproduce(args.out, args.only)
+
+
+def cmd_convert(args) -> int:
+    from minillama.hf import from_pretrained, load_meta, save_pretrained
+
+    model = load_meta(args.src) if args.meta else from_pretrained(args.src)
+    save_pretrained(model, args.dst)
+    print(f"wrote {args.dst} ({model.num_parameters():,} parameters)")
+    return 0
+
+
+def cmd_student(args) -> int:
+    from minillama.course.student import main
+
+    return main(["--check"] if args.check else [])
+
+
+# --- the parser --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    parser = argparse.ArgumentParser(prog="python -m minillama", description=__doc__.splitlines()[0],
+                                     formatter_class=fmt)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, func, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, formatter_class=fmt)
+        p.set_defaults(func=func)
+        return p
+
+    command("info", cmd_info, "list the model presets with their sizes")
+
+    p = command("corpus", cmd_corpus, "load the code corpus for the profile and print its statistics")
+    _add_profile(p)
+    p.add_argument("--source", nargs="+", help="folders of .py files, .py files or .jsonl files instead of the stdlib")
+    p.add_argument("--tokens", action="store_true", help="also count tokens (trains or loads the tokenizer)")
+
+    p = command("tokenizer", cmd_tokenizer, "train (or load the cached) tokenizer for the profile and print stats")
+    _add_profile(p)
+    p.add_argument("--show", metavar="TEXT", help="print the pieces of TEXT")
+
+    p = command("train", cmd_train, "pretrain the profile's model (FIM by default); resumes an interrupted run")
+    _add_profile(p)
+    p.add_argument("--no-fim", action="store_true", help="left-to-right only (the ablation's baseline)")
+    p.add_argument("--steps", type=positive_int, help="optimizer steps (default: the profile's)")
+    p.add_argument("--batch-size", type=positive_int, help="sequences per optimizer step, over all ranks")
+    p.add_argument("--grad-accum", type=positive_int, help="micro-batches per step")
+    p.add_argument("--lr", type=positive_float, help="peak learning rate")
+    p.add_argument("--checkpoint-every", type=non_negative_int, metavar="STEPS",
+                   help="steps between checkpoints (0: only at the end; default: the profile's)")
+    p.add_argument("--out", type=out_dir_arg, help="run directory (default data/artifacts/<profile>/pretrain-*)")
+    p.add_argument("--device", type=device_arg, help="cpu, cuda, cuda:N or mps (default: the profile's)")
+    p.add_argument("--seed", type=non_negative_int)
+    p.add_argument("--no-compile", action="store_true", help="do not torch.compile (the gpu profile compiles)")
+
+    p = command("long-context", cmd_long_context,
+                "LCFT (θ 1e4 -> 1e6) vs PI / YaRN: fine-tune, perplexity vs context, key retrieval, cost")
+    _add_profile(p)
+    p.add_argument("--no-retrieval", action="store_true", help="skip the key-retrieval evaluation")
+    p.add_argument("--no-cost", action="store_true", help="skip the forward time/memory measurement")
+    p.add_argument("--json", default=None, help="also write the perplexity table to this file")
+
+    p = command("self-instruct", cmd_self_instruct,
+                "self-instruct data, SFT on filtered vs unfiltered data, held-out pass@1")
+    _add_profile(p)
+    p.add_argument("--questions", type=positive_int, help="questions to write, before dedup")
+    p.add_argument("--samples", type=positive_int, help="solutions sampled per question (the paper: 10)")
+    p.add_argument("--steps", type=positive_int, help="fine-tuning steps")
+    p.add_argument("--heldout", type=positive_int, help="held-out tasks to score")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--no-record", action="store_true", help="do not write summary.json")
+
+    p = command("eval-canonical", cmd_eval_canonical, "run HumanEval's canonical solutions through the sandbox")
+    p.add_argument("--infilling", choices=["single-line", "multi-line"], default=None,
+                   help="the infilling tasks built from HumanEval instead")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N tasks")
+    p.add_argument("--timeout", type=positive_float, default=3.0, help="seconds per task")
+    p.add_argument("--workers", type=positive_int, default=None, help="parallel jobs (default: CPU count)")
+    p.add_argument("--progress", action="store_true", help="show a progress bar")
+
+    p = command("check", cmd_check, "run a Python file (and tests) in the sandbox, or show its isolation")
+    p.add_argument("file", nargs="?", type=existing_file, default=None, help="the program to run")
+    p.add_argument("--tests", type=existing_file, default=None, help="a file of tests run against the program")
+    p.add_argument("--timeout", type=positive_float, default=3.0, help="seconds")
+
+    p = command("convert", cmd_convert, "convert a Meta or HF Llama checkpoint to an HF folder via minillama")
+    p.add_argument("src", help="HF folder (config.json + safetensors) or, with --meta, a Meta folder")
+    p.add_argument("dst", type=out_dir_arg, help="output folder")
+    p.add_argument("--meta", action="store_true", help="src is a Meta params.json + consolidated.*.pth folder")
+
+    p = command("reproduce", cmd_reproduce,
+                f"run every notebook headless for ${PROFILE_ENV} and write results/<profile>/ when all succeed")
+    p.add_argument("--out", type=out_dir_arg, default=None, help="output folder (default results/<profile>)")
+    p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 03")
+
+    p = command("student", cmd_student, "write the students' copies of the notebooks (solutions removed)")
+    p.add_argument("--check", action="store_true", help="only report stale copies (exit 1 if any)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as e:
+        parser.exit(2, f"{parser.prog} {args.command}: error: {e}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

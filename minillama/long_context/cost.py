@@ -1,0 +1,96 @@
+"""What attention costs: forward time and peak memory against context length."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from minillama.model import Transformer
+
+
+def _proc_status() -> dict[str, int]:
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS", "VmHWM")):
+                key, value = line.split(":")
+                out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+
+def peak_cpu_memory(fn: Callable[[], object]) -> int | None:
+    """Extra peak resident memory (bytes) while ``fn`` runs; None where it cannot be measured.
+
+    Linux lets a process reset its high-water mark (write 5 to /proc/self/clear_refs); large
+    tensors are mmap'ed and returned on free, so the peak follows what torch really holds.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _proc_status()["VmRSS"]
+        fn()
+        return max(_proc_status()["VmHWM"] - before, 0)
+    except (OSError, KeyError):
+        return None
+
+
+
+def attention_memory(lengths: Sequence[int], n_heads: int = 8, head_dim: int = 32,
+                     naive_max: int = 4096) -> list[dict]:
+    """Peak extra memory of one causal attention call: SDPA with ``is_causal`` against the
+    textbook ``softmax(q kᵀ) v``, which builds the heads × T × T score matrix."""
+    rows = []
+    for T in lengths:
+        q = torch.randn(1, n_heads, T, head_dim)
+        row = {"seq_len": T, "sdpa_mib": None, "naive_mib": None,
+               "scores_mib": n_heads * T * T * 4 / 2**20}
+        sdpa = peak_cpu_memory(lambda: F.scaled_dot_product_attention(q, q, q, is_causal=True))
+        row["sdpa_mib"] = None if sdpa is None else sdpa / 2**20
+        if T <= naive_max:  # beyond this the naive version needs gigabytes
+
+            def naive():
+                mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+                scores = (q @ q.transpose(-1, -2) / math.sqrt(head_dim)).masked_fill(mask, float("-inf"))
+                return scores.softmax(-1) @ q
+
+            mem = peak_cpu_memory(naive)
+            row["naive_mib"] = None if mem is None else mem / 2**20
+        rows.append(row)
+    return rows
+
+
+
+@torch.no_grad()
+def forward_cost(model: Transformer, lengths: Sequence[int], with_memory: bool = True) -> list[dict]:
+    """Batch-1 forward time and extra peak memory per context length (one timed call, the
+    memory of the logits, T × vocab floats, included)."""
+    model.eval()
+    rows = []
+    for T in lengths:
+        x = torch.randint(0, model.cfg.vocab_size, (1, T))
+        model(x[:, :8])  # warm-up (kernels); the rope tables grow to T on the measured call
+        timed = {}
+
+        def run():
+            t0 = time.perf_counter()
+            model(x)
+            timed["s"] = time.perf_counter() - t0
+
+        mem = peak_cpu_memory(run) if with_memory else None
+        if "s" not in timed:  # no memory measurement on this platform: just time it
+            run()
+        row = {"seq_len": T, "seconds": timed["s"], "tokens_per_s": T / timed["s"],
+               "peak_mib": None if mem is None else mem / 2**20}
+        rows.append(row)
+    return rows
+
+
+
+def naive_attention_scores_mib(cfg, T: int, dtype_bytes: int = 4) -> float:
+    """Memory of one layer's explicit score matrix (heads × T × T), what SDPA never builds."""
+    return cfg.n_heads * T * T * dtype_bytes / 2**20

@@ -1,0 +1,169 @@
+"""Pretrained models per profile, in one call: :func:`get_pretrained`.
+
+Every notebook that needs a pretrained model calls ``get_pretrained(profile, fim=True)``. The
+first call trains it (resuming an interrupted run) under
+``data/artifacts/<profile>/pretrain-{fim,l2r}/``; later calls load the final checkpoint. So a
+notebook runs on its own, and the expensive part happens once per machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from minillama.paths import artifacts_dir
+from minillama.model import ModelConfig, Transformer
+from minillama.data.pipeline import get_streams, tokenizer_fingerprint
+from minillama.profiles import Profile, get_profile
+from minillama.training.checkpoint import CheckpointError, load_checkpoint
+from minillama.training.trainer import TrainConfig, TrainResult, read_metrics, train, training_code_key
+
+
+
+def _profile(profile) -> Profile:
+    return profile if isinstance(profile, Profile) else get_profile(profile)
+
+
+def run_dir(profile=None, fim: bool = True) -> Path:
+    p = _profile(profile)
+    return artifacts_dir(p.name) / ("pretrain-fim" if fim else "pretrain-l2r")
+
+
+def train_config(profile=None, fim: bool = True, **overrides) -> TrainConfig:
+    """The profile's pretraining settings (the FIM and the no-FIM run share all of them)."""
+    p = _profile(profile)
+    cfg = dict(steps=p.train_steps, batch_size=p.batch_size, grad_accum=p.grad_accum, lr=p.lr,
+               warmup=p.warmup, eval_interval=p.eval_interval, eval_batches=p.eval_batches,
+               checkpoint_interval=p.checkpoint_interval, out_dir=str(run_dir(p, fim)), seed=0,
+               device=p.device, dtype=p.dtype, compile=p.compile)
+    cfg.update(overrides)
+    return TrainConfig(**cfg)
+
+
+def model_config(profile=None, vocab_size: int | None = None) -> ModelConfig:
+    p = _profile(profile)
+    return ModelConfig.from_name(p.model, vocab_size=vocab_size or p.vocab_size)
+
+
+def pretrain(profile=None, fim: bool = True, verbose: bool = True, **overrides) -> TrainResult:
+    """Train (or finish training) the profile's model, with or without FIM."""
+    from minillama.tokenizer import get_tokenizer
+
+    p = _profile(profile)
+    tok = get_tokenizer(p)
+    streams = get_streams(p, fim=fim, verbose=verbose)
+    cfg = train_config(p, fim, progress=verbose, **overrides)
+    val = {"val_l2r": streams["val_l2r"], "val_fim": streams["val_fim"]}
+    return train(cfg, model_config(p, tok.vocab_size), streams["train"], val,
+                 tokenizer_hash=tokenizer_fingerprint(tok))
+
+
+def get_pretrained(profile=None, fim: bool = True, train_if_missing: bool = True,
+                   verbose: bool = True) -> Transformer:
+    """The profile's pretrained model (eval mode): loaded if cached and complete, else trained."""
+    from minillama.tokenizer import get_tokenizer
+
+    p = _profile(profile)
+    out = run_dir(p, fim)
+    want = train_config(p, fim)
+    try:
+        state = load_checkpoint(out, map_location=p.device)
+        done = state["step"] >= want.steps
+        saved = state["identity"]
+        same = (saved["train"] == want.identity() and saved.get("code") == training_code_key()
+                and saved["tokenizer"] == tokenizer_fingerprint(get_tokenizer(p))
+                and saved["data"] == get_streams(p, fim=fim)["train"].fingerprint)
+    except CheckpointError:
+        state, done, same = None, False, False
+    if state is not None and done and same:
+        model = Transformer(ModelConfig.from_dict(state["identity"]["model"])).to(p.device)
+        model.load_state_dict(state["model"])
+        if verbose:
+            print(f"pretrained ({'FIM' if fim else 'no FIM'}): loaded step {state['step']} from {out}")
+        return model.eval()
+    if not train_if_missing:
+        raise FileNotFoundError(f"no finished {p.name} pretraining run in {out}; call get_pretrained "
+                                f"with train_if_missing=True or run `python -m minillama train`")
+    if state is not None and not same:
+        # a cache made with other settings (changed profile, tokenizer or code): set it aside, retrain
+        import shutil
+
+        old = out.with_name(out.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        print(f"{out} held a run with other settings; moved it to {old.name} and training anew")
+    return pretrain(p, fim, verbose=verbose).model
+
+
+def metrics(profile=None, fim: bool = True) -> tuple[list[dict], list[dict]]:
+    """``(train records, eval records)`` of the profile's pretraining run."""
+    return read_metrics(run_dir(profile, fim))
+
+
+# --- measuring the ablation ---------------------------------------------------------------
+def middle_mask(tok):
+    """A target mask for :func:`minillama.trainer.evaluate`: only tokens a model writes when it
+    infills, i.e. those after ``MID`` up to and including ``EOT`` (PSM and SPM alike)."""
+    import torch
+
+    def mask(x, y):
+        # position t predicts y[t]; it is inside a middle when the last MID/EOT seen in x[..t] is MID
+        is_mid = (x == tok.middle_id).long()
+        is_end = (x == tok.eot_id).long() | (x == tok.bos_id).long()
+        marker = torch.where(is_mid.bool(), 1, torch.where(is_end.bool(), -1, 0))
+        idx = torch.arange(x.shape[1]).expand_as(x)
+        last = torch.where(marker != 0, idx, -1).cummax(dim=1).values
+        state = torch.where(last >= 0, marker.gather(1, last.clamp(min=0)), torch.zeros_like(marker))
+        return state == 1
+    return mask
+
+
+def single_line_tasks(texts, n: int, seed: int = 0, prefix_chars: int = 384, suffix_chars: int = 256,
+                      min_len: int = 8, max_len: int = 60) -> list[tuple[str, str, str]]:
+    """``(prefix, line, suffix)`` tasks: one whole non-blank line of held-out code to infill
+    (as HumanEval-infilling's single-line set), with limited context on both sides."""
+    import random
+
+    rng = random.Random(seed)
+    candidates = []
+    for ti, text in enumerate(texts):
+        pos = 0
+        for line in text.splitlines(keepends=True):
+            body = line.strip()
+            if min_len <= len(body) <= max_len and not body.startswith("#") and pos > 40:
+                candidates.append((ti, pos, len(line)))
+            pos += len(line)
+    picks = rng.sample(candidates, min(n, len(candidates)))
+    tasks = []
+    for ti, pos, length in sorted(picks):
+        text = texts[ti]
+        # the line's indentation stays in the prefix: the model writes the code itself
+        indent = len(text[pos:pos + length]) - len(text[pos:pos + length].lstrip(" \t"))
+        start = pos + indent
+        tasks.append((text[max(0, start - prefix_chars):start], text[start:pos + length - 1],
+                      text[pos + length - 1:pos + length - 1 + suffix_chars]))
+    return tasks
+
+
+def infill_exact_match(model, tok, tasks, fim: bool = True, max_new_tokens: int = 32,
+                       batch_size: int = 16) -> dict:
+    """Exact match of the generated line. ``fim=True``: a PSM infilling prompt (prefix and
+    suffix), stop at EOT. ``fim=False``: the left-to-right baseline, prefix only, stop at the
+    end of the line: all a model trained without FIM can do."""
+    from minillama.fim import infilling_prompt
+    from minillama.generate import generate
+
+    limit = model.cfg.max_seq_len
+    prompts = []
+    for prefix, _, suffix in tasks:
+        ids = infilling_prompt(tok, prefix, suffix) if fim else tok.encode(prefix, bos=True)
+        prompts.append(ids[-(limit - max_new_tokens):])
+    stops = [tok.eot_id, tok.eos_id]
+    hits, outputs = 0, []
+    for i in range(0, len(prompts), batch_size):
+        outs = generate(model, prompts[i:i + batch_size], max_new_tokens, stop_ids=stops)
+        for (prefix, line, _), out in zip(tasks[i:i + batch_size], outs):
+            text = tok.decode_infilling(out) if fim else tok.decode(tok.encode(prefix) + out)[len(prefix):]
+            guess = text.split("\n")[0] if not fim else text
+            outputs.append(guess)
+            hits += guess.strip() == line.strip()
+    return {"tasks": len(tasks), "exact_match": hits / max(len(tasks), 1), "outputs": outputs}

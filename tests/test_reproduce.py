@@ -1,0 +1,39 @@
+"""make reproduce replaces results/<profile>/ only when every notebook ran."""
+
+import json
+
+import nbformat
+import pytest
+
+from minillama.course.reproduce import reproduce
+
+
+def _notebook(path, code):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+RECORD = "from minillama.course.results import record\nrecord('demo', value={value})\n"
+
+
+@pytest.mark.slow
+def test_a_failed_run_leaves_the_previous_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINILLAMA_PROFILE", "quick")
+    monkeypatch.delenv("MINILLAMA_RESULTS_DIR", raising=False)
+    nbs, out = tmp_path / "notebooks", tmp_path / "results" / "quick"
+    nbs.mkdir()
+    _notebook(nbs / "01_demo.ipynb", RECORD.format(value=1))
+    assert reproduce(out, notebooks_dir=nbs) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["demo"] == {"value": 1} and summary["run"]["failures"] == {}
+    assert (out / "REPORT.md").exists() and (out / "notebooks" / "01_demo.ipynb").exists()
+
+    _notebook(nbs / "01_demo.ipynb", RECORD.format(value=2))
+    _notebook(nbs / "02_broken.ipynb", "raise RuntimeError('boom')")
+    assert reproduce(out, notebooks_dir=nbs) == 1
+    assert json.loads((out / "summary.json").read_text())["demo"] == {"value": 1}  # untouched
+    incomplete = out.with_name("quick.incomplete")
+    assert json.loads((incomplete / "summary.json").read_text())["run"]["failures"]
+    assert not list(out.parent.glob(".quick.staging-*"))
