@@ -71,3 +71,14 @@ def test_quick_stdlib_corpus():
     stats = corpus.stats()
     assert stats["total"]["files"] == 60
     assert stats["total"]["chars"] == sum(stats[s]["chars"] for s in SPLITS)
+
+
+def test_a_file_as_source(tmp_path):
+    py = tmp_path / "one.py"
+    py.write_text("def f():\n    return 1\n")
+    corpus = load_corpus(py)
+    assert len(corpus) == 1 and corpus.texts()[0].startswith("def f")
+    other = tmp_path / "notes.txt"
+    other.write_text("hello")
+    with pytest.raises(CorpusError, match="neither a .py nor a .jsonl"):
+        load_corpus(other)

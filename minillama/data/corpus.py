@@ -191,7 +191,7 @@ def load_corpus(sources: str | Path | Sequence[str | Path] | None = None, *,
     """Load, deduplicate and split a corpus.
 
     ``sources``: ``None`` for the standard library, or one or more directories (``.py`` files,
-    recursively) and ``.jsonl`` files (one ``{"text": ..., "path": ...}`` per line).
+    recursively), single ``.py`` files and ``.jsonl`` files (one ``{"text": ..., "path": ...}`` per line).
     ``max_files`` keeps a stable subset, for fast profiles.
     """
     if sources is None:
@@ -206,6 +206,15 @@ def load_corpus(sources: str | Path | Sequence[str | Path] | None = None, *,
             names.append(str(src))
             if src.suffix == ".jsonl":
                 pairs += load_jsonl(src)
+            elif src.is_file() and src.suffix == ".py":
+                text = _read_utf8(src)
+                if text is None:
+                    raise CorpusError(f"{src} is not valid UTF-8; save it as UTF-8 or leave it out")
+                pairs.append((src.name, text))
+            elif src.is_file():
+                raise CorpusError(f"{str(src)!r} is a file but neither a .py nor a .jsonl file; a corpus "
+                                  f"source is a folder of .py files, a .py file, or a .jsonl file with one "
+                                  f'{{"text": ...}} per line')
             else:
                 pairs += load_directory(src, skip_tests=skip_tests, max_file_chars=max_file_chars)
     pairs = _dedup(pairs)
