@@ -40,3 +40,24 @@ def test_default_results_dir_is_outside_the_committed_results(monkeypatch):
     monkeypatch.delenv(RESULTS_ENV, raising=False)
     monkeypatch.setenv("MINILLAMA_PROFILE", "quick")
     assert "artifacts" in str(results.results_dir())
+
+
+def test_report_renders_nested_figures_as_tables(tmp_path, monkeypatch):
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
+    results.record("codeworld", pass1={"instances": {"pass@1": 0.5, "n": 150, "ci95": [0.42, 0.58]},
+                                       "compositions": {"pass@1": 0.2, "n": 150, "ci95": [0.14, 0.27]}},
+                   ppl={"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}, rows=[{"T": 256, "s": 0.1}, {"T": 512, "s": 0.2}])
+    text = write_report(tmp_path).read_text()
+    assert "|  | `pass@1` | `n` | `ci95` |" in text
+    assert "| `instances` | 0.5 | 150 | [0.42, 0.58] |" in text
+    assert "| `d` | 4 |" in text and "| `1` | 512 | 0.2 |" in text
+    assert "instances: " not in text  # never run-on "key: value" text
+
+
+def test_an_empty_figure_is_not_saved(tmp_path, monkeypatch):
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
+    fig, ax = plt.subplots()
+    ax.set_title("nothing measured")
+    assert results.save_figure(fig, "05_empty") is None
+    plt.close(fig)
+    assert not (tmp_path / "figures" / "05_empty.png").exists()

@@ -1,4 +1,9 @@
-"""``results/<profile>/REPORT.md``: the measured figures of a reproduction, section by section."""
+"""``results/<profile>/REPORT.md``: the measured figures of a reproduction, section by section.
+
+Every number is rendered as a table cell: a section's plain values form one table; a value
+that is itself a table (a dict of dicts, e.g. pass@1 per tier, or perplexity per method and
+length) gets a table of its own, one row per key. Nothing is printed as run-on text.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,99 @@ from pathlib import Path
 
 from minillama.course.claims import claims_table
 
+MAX_LIST = 12  # list items shown in a cell
 
-def _fmt(value) -> str:
+
+def fmt(value) -> str:
+    """One table cell."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        shown = ", ".join(fmt(v) for v in value[:MAX_LIST])
+        return f"[{shown}{', …' if len(value) > MAX_LIST else ''}]"
+    if isinstance(value, dict):  # a small dict inside a cell: key: value pairs
+        return "; ".join(f"{k}: {fmt(v)}" for k, v in value.items())
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _scalar(value) -> bool:
+    return not isinstance(value, (dict, list, tuple)) or (
+        isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list, tuple)) for v in value))
+
+
+def _sort_key(key: str):
+    try:
+        return (0, float(key), "")
+    except ValueError:
+        return (1, 0.0, key)
+
+
+def _flatten(row: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, dict) and v and all(_scalar(x) for x in v.values()) and len(v) <= 6:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def table(rows: dict, first: str = "") -> list[str]:
+    """A markdown table of ``{row name: {column: value}}`` (numeric columns in numeric order)."""
+    flat = {name: _flatten(r) for name, r in rows.items()}
+    columns: list[str] = []
+    for r in flat.values():
+        columns += [c for c in r if c not in columns]
+    if all(_sort_key(c)[0] == 0 for c in columns):
+        columns.sort(key=_sort_key)
+    lines = ["| " + " | ".join([first] + [f"`{c}`" for c in columns]) + " |",
+             "|" + "---|" * (len(columns) + 1)]
+    for name, r in flat.items():
+        lines.append("| " + " | ".join([f"`{name}`"] + [fmt(r[c]) if c in r else "" for c in columns]) + " |")
+    return lines
+
+
+def pairs(values: dict, head: tuple[str, str] = ("figure", "value")) -> list[str]:
+    lines = [f"| {head[0]} | {head[1]} |", "|---|---|"]
+    return lines + [f"| `{k}` | {fmt(v)} |" for k, v in sorted(values.items(), key=lambda kv: _sort_key(kv[0]))]
+
+
+def render(key: str, value) -> list[str]:
+    """Lines for one non-scalar figure: its own table(s), titled ``key``."""
+    if isinstance(value, (list, tuple)):  # a list of records: one row each
+        return [f"**{key}**", ""] + table({str(i): v for i, v in enumerate(value)}) + [""]
+    rows = {k: v for k, v in value.items() if isinstance(v, dict)}
+    rest = {k: v for k, v in value.items() if not isinstance(v, dict)}
+    lines = [f"**{key}**", ""]
+    if rows and all(all(isinstance(x, dict) for x in r.values()) and r for r in rows.values()):
+        for mid, inner in rows.items():  # three levels: one table per middle key
+            lines += [f"*{mid}*", ""] + table(inner) + [""]
+    elif rows:
+        lines += table(rows) + [""]
+    if rest:
+        lines += pairs(rest, ("key", "value")) + [""]
+    return lines
+
+
+def _inline(value) -> bool:
+    """Shown in the section's figure/value table; anything bigger gets a table of its own."""
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return ", ".join(_fmt(v) for v in value[:12]) + (" …" if len(value) > 12 else "")
-    return str(value)
+        return len(value) <= 3 and all(_scalar(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return _scalar(value)
+    return True
+
+
+def section_lines(name: str, values: dict) -> list[str]:
+    lines = [f"## {name}", ""]
+    plain = {k: v for k, v in values.items() if _inline(v)}
+    if plain:
+        lines += pairs(plain) + [""]
+    for key in sorted(k for k, v in values.items() if not _inline(v)):
+        lines += render(key, values[key])
+    return lines
 
 
 def write_report(out: Path) -> Path:
@@ -24,21 +113,19 @@ def write_report(out: Path) -> Path:
     run = summary.get("run", {})
     lines = ["# minillama reproduction report", ""]
     if run:
+        machine = run.get("machine", {})
         lines += [f"Profile `{run.get('profile')}`, {run.get('wall_seconds_total', 0) / 60:.1f} minutes in all, "
                   f"commit `{run.get('commit')}`.", "",
-                  f"Machine: {_fmt(run.get('machine', {}))}.", "",
+                  "Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()) + ".", "",
                   "| notebook | seconds |", "|---|---|"]
         lines += [f"| {name} | {secs} |" for name, secs in run.get("wall_seconds", {}).items()]
         if run.get("failures"):
-            lines += ["", "**Failed notebooks:** " + _fmt(run["failures"])]
+            lines += ["", "**Failed notebooks:** " + fmt(run["failures"])]
         lines.append("")
     lines += ["## The paper's claims, at course scale", ""] + claims_table(summary) + [""]
     for section, values in summary.items():
-        if section == "run" or not isinstance(values, dict):
-            continue
-        lines += [f"## {section}", "", "| figure | value |", "|---|---|"]
-        lines += [f"| `{k}` | {_fmt(v)} |" for k, v in sorted(values.items())]
-        lines.append("")
+        if section != "run" and isinstance(values, dict):
+            lines += section_lines(section, values)
     figures = sorted((out / "figures").glob("*.png")) if (out / "figures").exists() else []
     if figures:
         lines += ["## Figures", ""] + [f"![{f.stem}](figures/{f.name})" for f in figures] + [""]
