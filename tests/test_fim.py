@@ -177,33 +177,6 @@ def test_causal_masking():
         causal_masking_format(Tokenizer(fake_codellama_model()), doc, spans)
 
 
-def test_notebook_02_exercise_checks():
-    from minillama.exercises import fim as ex
-    from minillama.fim import fim_to_document
-
-    tok = tiny_tokenizer()
-
-    def todo(*args):
-        raise NotImplementedError
-
-    assert ex.check_spm_prompt(todo, tok) == ex.NOT_ATTEMPTED
-    assert ex.check_spm_prompt(lambda t, p, s: infilling_prompt(t, p, s, spm=True), tok) == ex.RIGHT
-    naive = lambda t, p, s: [t.bos_id, t.prefix_id, t.suffix_id] + t.encode(s) + [t.middle_id] + t.encode(p)
-    assert ex.check_spm_prompt(naive, tok) == ex.CLOSE
-    assert ex.check_spm_prompt(lambda t, p, s: infilling_prompt(t, p, s), tok) == ex.CLOSE  # PSM order
-    assert ex.check_spm_prompt(lambda t, p, s: t.encode(p + s), tok) == ex.WRONG
-    assert ex.check_psm_inverse(fim_to_document, tok) == ex.RIGHT
-    assert ex.check_psm_inverse(lambda ids, t: t.decode([i for i in ids if not t.is_special(i)]), tok) in (
-        ex.CLOSE, ex.WRONG)
-    assert ex.check_psm_inverse(lambda ids, t: "", tok) == ex.WRONG
-    texts = small_corpus().texts("val")
-    cpt = sum(map(len, texts)) / sum(len(tok.encode(t)) for t in texts)
-    assert ex.check_chars_per_token(cpt, tok, texts) == ex.RIGHT
-    assert ex.check_chars_per_token(cpt * 1.05, tok, texts) == ex.CLOSE
-    assert ex.check_chars_per_token(1 / cpt, tok, texts) == ex.WRONG
-    assert ex.check_chars_per_token(None, tok, texts) == ex.NOT_ATTEMPTED
-
-
 @settings(max_examples=40, deadline=None)
 @given(st.one_of(documents, code_docs))
 def test_token_boundaries_match_decoding(text):

@@ -279,30 +279,3 @@ def test_rope_scaling_validation_names_field_and_allowed_values():
 def test_inv_frequencies_validation(head_dim, theta, field):
     with pytest.raises(ValueError, match=field):
         inv_frequencies(head_dim, theta)
-
-
-# --- the notebook's self-checks tell right from wrong ------------------------------------------
-
-def test_exercise_checks_distinguish_right_close_wrong(capsys):
-    from minillama.exercises import rope as ex
-    assert ex.check("x", [1.0, 2.0], [1.0, 2.0])
-    assert not ex.check("x", [1.0, 2.0 + 1e-3], [1.0, 2.0]) and "🟡" in capsys.readouterr().out
-    assert not ex.check("x", [1.0, 3.0], [1.0, 2.0]) and "index (1,)" in capsys.readouterr().out
-    assert not ex.check("x", None, [1.0]) and "not implemented" in capsys.readouterr().out
-
-    assert ex.check_apply_rope(apply_rope)
-    assert not ex.check_apply_rope(lambda x, cos, sin: x)
-    assert "Nothing was rotated" in capsys.readouterr().out
-    assert not ex.check_apply_rope(lambda x, cos, sin: x * cos - torch.cat([-x[..., 8:], x[..., :8]], -1) * sin)
-    assert "wrong way" in capsys.readouterr().out
-
-    assert ex.check_longest_wavelength(lambda d, theta: wavelengths(d, theta).max().item())
-    assert not ex.check_longest_wavelength(lambda d, theta: theta ** ((d - 2) / d))
-    assert "2π" in capsys.readouterr().out
-
-    def interpolated(d, theta, L, s):
-        boundary = d * math.log(L / (2 * math.pi)) / (2 * math.log(theta))
-        return range(math.ceil(boundary), d // 2)
-
-    assert ex.check_yarn_interpolated_channels(interpolated)
-    assert not ex.check_yarn_interpolated_channels(lambda d, theta, L, s: range(0, 3))

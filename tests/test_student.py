@@ -17,6 +17,7 @@ def test_solutions_are_removed_and_checks_kept():
         tags = [c.get("metadata", {}).get("tags", []) for c in copy["cells"]]
         assert not any("solution" in t for t in tags), name
         n_solutions = sum("solution" in c.get("metadata", {}).get("tags", []) for c in original["cells"])
+        assert n_solutions, f"{name} has no solution cell: every exercise has one (tests/test_exercises.py)"
         assert len(copy["cells"]) == len(original["cells"]) - n_solutions
         assert any("## Exercises" in "".join(c["source"]) for c in copy["cells"]), f"{name} has no exercises"
     rope = json.loads(student.student_copies()["01_rope.ipynb"])

@@ -1,8 +1,10 @@
 """Students' copies of the notebooks: ``make student`` writes them to ``student/``.
 
 A cell tagged ``solution`` is the teacher's answer to the exercise stub (tagged ``exercise``)
-just before it; students get the stub and the self-check, not the answer. Outputs are never
-kept. ``tests/test_student.py`` fails when ``student/`` is out of date with ``notebooks/``.
+just before it, or the teacher-only assertion that every answer is graded right; students get
+the stub and the check, not the answer (the convention: :mod:`minillama.exercises.verdict`).
+Outputs are never kept. ``tests/test_student.py`` fails when ``student/`` is out of date with
+``notebooks/``; ``tests/test_exercises.py`` when a copy holds a line of a solution.
 """
 
 from __future__ import annotations

@@ -1,53 +1,67 @@
-"""Self-checks for the exercises of notebook 06 (evaluation).
-
-Each ``check_*`` takes the student's function, compares it with the reference on fixed and
-random cases, and prints right / close / wrong (like nn-zero-to-hero's ``cmp``)."""
+"""Checks for the exercises of notebook 06 (evaluation), against :mod:`minillama.evaluation.metrics`."""
 
 from __future__ import annotations
 
 import math
-import random
 
 from minillama.evaluation.metrics import pass_at_k, wilson_interval
+from minillama.exercises.verdict import CLOSE, RIGHT, WRONG, call, cases_rng, compare, exercise, grade, number, shown
 
 
-def cmp(name: str, got: float, want: float, tol: float = 1e-9) -> str:
-    if got == want:
-        verdict = "right"
-    elif math.isclose(got, want, rel_tol=1e-6, abs_tol=tol):
-        verdict = "close"
-    else:
-        verdict = "wrong"
-    print(f"{name:36s} {verdict:5s}  got {got:.6g}, expected {want:.6g}")
-    return verdict
-
-
-def _cases(seed: int = 0) -> list[tuple[int, int, int]]:
-    rng = random.Random(seed)
-    fixed = [(1, 1, 1), (10, 0, 1), (10, 3, 1), (10, 3, 5), (200, 1, 100), (200, 150, 100)]
-    rand = []
-    for _ in range(20):
+@exercise("06.1")
+def check_pass_at_k(fn) -> tuple[str, str]:
+    """``fn(n, c, k)``: the unbiased pass@k estimate from ``c`` correct among ``n`` samples."""
+    rng = cases_rng("06.1")
+    cases = [(1, 1, 1), (10, 0, 1), (10, 3, 1), (10, 3, 5), (10, 8, 5), (200, 1, 100), (200, 150, 100)]
+    for _ in range(12):
         n = rng.randint(1, 250)
-        rand.append((n, rng.randint(0, n // 8), rng.randint(1, min(n, 20))))  # informative: not all 1.0
-    return fixed + rand
+        cases.append((n, rng.randint(0, n // 8), rng.randint(1, min(n, 20))))  # informative: mostly below 1.0
+
+    def judge(case):
+        n, c, k = case
+        want = pass_at_k(n, c, k)
+        raw = call(fn, n, c, k)
+        got = number(raw)
+        name = f"n = {n}, c = {c}, k = {k}"
+        if got is None:
+            return WRONG, f"{name}: got {shown(raw)}, expected a number"
+        status, why = compare(got, want, rtol=1e-6, atol=1e-9)
+        if status == RIGHT:
+            return status, why
+        if c < n and math.isclose(got, 1 - (1 - c / n) ** k, rel_tol=1e-9):
+            return WRONG, f"{name}: that is the plug-in 1 − (1 − c/n)^k, which is biased low"
+        if n - c < k and got != 1.0:
+            return WRONG, f"{name}: with n − c < k every k-subset holds a correct sample: pass@k is 1"
+        return status, f"{name}: {why}"
+
+    return grade(cases, judge, f"1 − C(n−c, k)/C(n, k) on {len(cases)} (n, c, k)")
 
 
-def check_pass_at_k(fn) -> bool:
-    """Exercise 1: write ``fn(n, c, k)``, the unbiased pass@k estimator."""
-    verdicts = [cmp(f"pass@{k} with n={n}, c={c}", float(fn(n, c, k)), pass_at_k(n, c, k))
-                for n, c, k in _cases()]
-    ok = all(v != "wrong" for v in verdicts)
-    print("all right or close!" if ok else "some cases are wrong: check n - c < k and the product form")
-    return ok
+@exercise("06.2")
+def check_wilson(fn) -> tuple[str, str]:
+    """``fn(successes, n)``: the 95 % Wilson score interval ``(low, high)`` of a pass rate."""
+    rng = cases_rng("06.2")
+    cases = [(0, 10), (5, 10), (10, 10), (33, 164), (1, 1000)]
+    cases += [(rng.randint(0, n), n) for n in (rng.randint(1, 2000) for _ in range(5))]
 
+    def judge(case):
+        s, n = case
+        want = wilson_interval(s, n)
+        got = call(fn, s, n)
+        name = f"{s}/{n}"
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            return WRONG, f"{name}: got {shown(got)}, expected a pair (low, high)"
+        status, why = compare(list(got), list(want), rtol=1e-6, atol=1e-9)
+        if status == RIGHT:
+            return status, why
+        if status == CLOSE:
+            return CLOSE, f"{name}: {why} (z = 1.96 is rounded: the 97.5 % normal quantile is 1.959964…)"
+        p = s / n
+        for z in (1.96, 1.959963984540054):
+            half = z * math.sqrt(p * (1 - p) / n)
+            wald = (max(0.0, p - half), min(1.0, p + half))
+            if all(number(g) is not None and math.isclose(number(g), w, abs_tol=1e-6) for g, w in zip(got, wald)):
+                return WRONG, f"{name}: that is the normal (Wald) interval p ± z·√(p(1−p)/n); Wilson recentres it"
+        return status, f"{name}: {why}"
 
-def check_wilson(fn) -> bool:
-    """Exercise 2: write ``fn(successes, n)`` returning the 95% Wilson interval."""
-    verdicts = []
-    for s, n in [(0, 10), (5, 10), (10, 10), (33, 164), (1, 1000)]:
-        lo, hi = fn(s, n)
-        rlo, rhi = wilson_interval(s, n)
-        verdicts += [cmp(f"Wilson low  {s}/{n}", lo, rlo, 1e-6), cmp(f"Wilson high {s}/{n}", hi, rhi, 1e-6)]
-    ok = all(v != "wrong" for v in verdicts)
-    print("all right or close!" if ok else "some cases are wrong")
-    return ok
+    return grade(cases, judge, f"Wilson's interval on {len(cases)} pass rates, 0/n and n/n included")

@@ -1,112 +1,90 @@
-"""Self-checks for the exercises of notebook 04 (long context).
-
-Each ``check_*`` runs the student's function on a few inputs, compares it with
-``minillama.long_context.experiment`` / ``minillama.rope`` and prints ✅ right, 🟡 close or ❌ wrong with
-the reason, returning True only when right.
-"""
+"""Checks for the exercises of notebook 04 (long context), against :mod:`minillama.long_context`
+and :mod:`minillama.rope`."""
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from types import SimpleNamespace
 
 import torch
 
+from minillama.exercises.verdict import (CLOSE, RIGHT, WRONG, call, cases_rng, compare, exercise, grade, number,
+                                         shown)
 from minillama.long_context import naive_attention_scores_mib, ppl_by_context
 from minillama.rope import wavelengths
 
 
-def _verdict(name: str, got, expected: float, rtol: float = 1e-4, close_if: Callable[[float], str | None] = None) -> bool:
-    try:
-        g = float(got)
-    except (TypeError, ValueError):
-        print(f"❌ {name}: wrong — got {got!r}, not a number (not implemented yet?)")
-        return False
-    if not math.isfinite(g):
-        print(f"❌ {name}: wrong — got {g}, not finite")
-        return False
-    if math.isclose(g, expected, rel_tol=rtol, abs_tol=1e-9):
-        print(f"✅ {name}: right ({g:.6g})")
-        return True
-    reason = close_if(g) if close_if else None
-    if reason:
-        print(f"🟡 {name}: close — got {g:.6g}, expected {expected:.6g}. {reason}")
-    else:
-        print(f"❌ {name}: wrong — got {g:.6g}, expected {expected:.6g}")
-    return False
+def _judge_number(name: str, raw, want: float, rtol: float, near_misses: list[tuple[float, str]]):
+    """Right within ``rtol``; a known mistake (``(value it gives, why)``) is named; else wrong."""
+    got = number(raw)
+    if got is None:
+        return WRONG, f"{name}: got {shown(raw)}, expected a number"
+    status, why = compare(got, want, rtol=rtol)
+    if status == RIGHT:
+        return status, why
+    for value, mistake in near_misses:
+        if math.isclose(got, value, rel_tol=1e-3):
+            return (CLOSE if status == CLOSE else WRONG), f"{name}: {mistake}"
+    return status, f"{name}: {why}"
 
 
-def _call(name: str, fn, *args):
-    try:
-        return fn(*args), True
-    except Exception as exc:  # the student's code: report, don't crash the notebook
-        print(f"❌ {name}: wrong — it raised {type(exc).__name__}: {exc}")
-        return None, False
-
-
-def check_ppl_at_context(fn: Callable[[torch.Tensor, int], float]) -> bool:
-    """``fn(losses [N, T_max-1], T)`` is the perplexity of T-token windows, read off the
-    per-position losses of longer windows (the model is causal)."""
+@exercise("04.1")
+def check_ppl_at_context(fn) -> tuple[str, str]:
+    """``fn(losses [N, T_max - 1], T)``: perplexity of T-token windows, read off the per-position
+    losses of longer windows (the model is causal)."""
+    rng = cases_rng("04.1")
     g = torch.Generator().manual_seed(0)
-    losses = torch.rand(4, 63, generator=g) * 3 + torch.linspace(2, 0, 63)  # a falling curve
-    ok = True
-    for T in (8, 32, 64):
-        expected = ppl_by_context(losses, [T])[T]
-        got, ran = _call("ppl_at_context", fn, losses.clone(), T)
-        if not ran:
-            return False
+    falling = torch.rand(4, 63, generator=g) * 3 + torch.linspace(2, 0, 63)  # loss falls with position
+    cases = [(falling, T) for T in (8, 32, 64)]
+    for _ in range(4):
+        t_max = rng.randint(10, 80)
+        losses = torch.rand(rng.randint(1, 5), t_max - 1, generator=g) * rng.uniform(0.5, 4)
+        cases.append((losses, rng.randint(2, t_max)))
 
-        def why(v, T=T):
-            if math.isclose(v, math.exp(losses[:, :T].mean().item()), rel_tol=1e-4):
-                return f"You averaged T={T} positions; a T-token window predicts only T-1 tokens."
-            if math.isclose(v, losses[:, : T - 1].mean().item(), rel_tol=1e-4):
-                return "That is the mean loss; perplexity is its exponential."
-            if math.isclose(v, losses[:, : T - 1].exp().mean().item(), rel_tol=1e-4):
-                return "Average the losses first, then exponentiate (the mean of exps is larger)."
-            return None
+    def judge(case):
+        losses, T = case
+        want = ppl_by_context(losses, [T])[T]
+        near = [(math.exp(losses[:, :T].mean().item()),
+                 f"you averaged {T} positions; a {T}-token window predicts only {T - 1} tokens"),
+                (losses[:, :T - 1].mean().item(), "that is the mean loss; perplexity is its exponential"),
+                (losses[:, :T - 1].exp().mean().item(), "average the losses first, then exponentiate")]
+        return _judge_number(f"T = {T}, losses of shape {tuple(losses.shape)}", call(fn, losses.clone(), T), want,
+                             1e-4, near)
 
-        ok &= _verdict(f"ppl_at_context(T={T})", got, expected, close_if=why)
-    return ok
+    return grade(cases, judge, f"exp(mean of the first T−1 losses) on {len(cases)} windows")
 
 
-def check_score_memory(fn: Callable[[int, int, int], float]) -> bool:
+@exercise("04.2")
+def check_score_memory(fn) -> tuple[str, str]:
     """``fn(n_heads, T, dtype_bytes)``: MiB of one layer's explicit causal score matrix."""
-    ok = True
-    for n_heads, T, nbytes in ((8, 4096, 4), (32, 16384, 2)):
-        expected = naive_attention_scores_mib(type("C", (), {"n_heads": n_heads})(), T, nbytes)
-        got, ran = _call("score_memory", fn, n_heads, T, nbytes)
-        if not ran:
-            return False
+    rng = cases_rng("04.2")
+    cases = [(8, 4096, 4), (32, 16384, 2)]
+    cases += [(rng.randint(1, 64), rng.randint(100, 40_000), rng.choice([1, 2, 4])) for _ in range(4)]
 
-        def why(v, T=T, expected=expected):
-            if math.isclose(v, expected / 2, rel_tol=1e-3):
-                return "Half: the causal mask zeroes half the matrix, but the kernel still stores all of it."
-            if math.isclose(v, expected * 2**20 / 1e6, rel_tol=1e-3):
-                return "MB instead of MiB: divide by 2**20 bytes."
-            if math.isclose(v, expected / nbytes, rel_tol=1e-3):
-                return "Multiply by the bytes per element."
-            return None
+    def judge(case):
+        n_heads, T, nbytes = case
+        want = naive_attention_scores_mib(SimpleNamespace(n_heads=n_heads), T, nbytes)
+        near = [(want / 2, "half: the causal mask hides half the matrix, but the kernel stores all of it"),
+                (want * 2**20 / 1e6, "MB instead of MiB: divide by 2**20 bytes"),
+                (want / nbytes, "multiply by the bytes per element")]
+        return _judge_number(f"{n_heads} heads, T = {T}, {nbytes} bytes", call(fn, n_heads, T, nbytes), want, 1e-4,
+                             near)
 
-        ok &= _verdict(f"score_memory(heads={n_heads}, T={T}, bytes={nbytes})", got, expected, close_if=why)
-    return ok
+    return grade(cases, judge, f"heads × T² × bytes / 2²⁰ on {len(cases)} settings")
 
 
-def check_slowest_turns(fn: Callable[[int, float, int], float]) -> bool:
-    """``fn(head_dim, theta, n_tokens)``: how many full turns the slowest RoPE channel makes
-    over ``n_tokens`` positions (below 1, the model never saw that channel go round)."""
-    ok = True
-    for head_dim, theta, n in ((32, 1e4, 1024), (32, 1e6, 1024), (128, 1e6, 16384)):
-        expected = n / wavelengths(head_dim, theta)[-1].item()
-        got, ran = _call("slowest_turns", fn, head_dim, theta, n)
-        if not ran:
-            return False
+@exercise("04.3")
+def check_slowest_turns(fn) -> tuple[str, str]:
+    """``fn(head_dim, theta, n_tokens)``: full turns of the slowest RoPE channel pair over ``n_tokens``."""
+    rng = cases_rng("04.3")
+    cases = [(32, 1e4, 1024), (32, 1e6, 1024), (128, 1e6, 16384)]
+    cases += [(2 * rng.randint(4, 64), 10 ** rng.uniform(3, 7), rng.randint(100, 10**6)) for _ in range(4)]
 
-        def why(v, expected=expected, head_dim=head_dim, theta=theta, n=n):
-            if math.isclose(v, expected * 2 * math.pi, rel_tol=1e-3):
-                return "That is the angle in radians; a turn is 2π."
-            if math.isclose(v, n * theta ** -1 / (2 * math.pi), rel_tol=1e-3):
-                return "The slowest pair is i = d/2 - 1, with exponent 2i/d = 1 - 2/d, not 1."
-            return None
+    def judge(case):
+        d, theta, n = case
+        want = n / wavelengths(d, theta)[-1].item()
+        near = [(want * 2 * math.pi, "that is the angle in radians; a turn is 2π"),
+                (n / theta / (2 * math.pi), "the slowest pair is i = d/2 − 1, with exponent 2i/d = 1 − 2/d, not 1")]
+        return _judge_number(f"head_dim {d}, θ = {theta:.3g}, {n} tokens", call(fn, d, theta, n), want, 1e-4, near)
 
-        ok &= _verdict(f"slowest_turns(d={head_dim}, θ={theta:.0e}, n={n})", got, expected, rtol=1e-3, close_if=why)
-    return ok
+    return grade(cases, judge, f"n · θ^(−(d−2)/d) / 2π on {len(cases)} settings")
