@@ -131,7 +131,7 @@ def middle_mask(tok):
         is_mid = (x == tok.middle_id).long()
         is_end = (x == tok.eot_id).long() | (x == tok.bos_id).long()
         marker = torch.where(is_mid.bool(), 1, torch.where(is_end.bool(), -1, 0))
-        idx = torch.arange(x.shape[1]).expand_as(x)
+        idx = torch.arange(x.shape[1], device=x.device).expand_as(x)
         last = torch.where(marker != 0, idx, -1).cummax(dim=1).values
         state = torch.where(last >= 0, marker.gather(1, last.clamp(min=0)), torch.zeros_like(marker))
         return state == 1
