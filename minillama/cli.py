@@ -163,6 +163,8 @@ def cmd_train(args) -> int:
                  if v is not None}
     if args.no_compile:
         overrides["compile"] = False
+    if args.fsdp:
+        overrides["parallel"] = "fsdp"
     train_config(profile, fim=not args.no_fim, **overrides)  # checks the settings before any data is built
     result = pretrain(profile, fim=not args.no_fim, **overrides)
     rank = dist.get_rank() if dist.is_initialized() else 0
@@ -383,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", type=device_arg, help="cpu, cuda, cuda:N or mps (default: the profile's)")
     p.add_argument("--seed", type=non_negative_int)
     p.add_argument("--no-compile", action="store_true", help="do not torch.compile (the gpu profile compiles)")
+    p.add_argument("--fsdp", action="store_true",
+                   help="with torchrun: shard the model over the ranks (FSDP2) instead of copying it (DDP)")
 
     p = command("long-context", cmd_long_context,
                 "LCFT (θ 1e4 -> 1e6) vs PI / YaRN: fine-tune, perplexity vs context, key retrieval, cost")
