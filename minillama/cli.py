@@ -279,12 +279,22 @@ def cmd_convert(args) -> int:
 
 
 def _load_checkpoint(args):
-    """(model, tokenizer) from ``--checkpoint`` (HF folder or run directory) and ``--tokenizer``."""
+    """(model, tokenizer) from ``--checkpoint`` (HF folder or run directory; default: the profile's
+    pretrained FIM model) and ``--tokenizer``."""
     import torch
 
     from minillama.hf import from_pretrained, load_tokenizer
+    from minillama.profiles import get_profile
     from minillama.tokenizer import Tokenizer, TokenizerError
+    from minillama.training.pretrain import run_dir
 
+    if args.checkpoint is None:
+        try:
+            path = run_dir(get_profile(args.profile), fim=True)
+            args.checkpoint = checkpoint_arg(str(path))
+        except (ValueError, RuntimeError, argparse.ArgumentTypeError) as e:
+            raise CLIError(f"no --checkpoint given, and the profile's pretrained model is not usable: {e}. "
+                           f"Train it (python -m minillama train) or pass --checkpoint DIR") from None
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         tok = Tokenizer(args.tokenizer, require_fim=False) if args.tokenizer else load_tokenizer(args.checkpoint)
@@ -426,9 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--meta", action="store_true", help="src is a Meta params.json + consolidated.*.pth folder")
 
     def add_checkpoint(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--checkpoint", type=checkpoint_arg, required=True, metavar="DIR",
+        p.add_argument("--checkpoint", type=checkpoint_arg, default=None, metavar="DIR",
                        help="an HF model folder (config.json + safetensors/bin + tokenizer) or a minillama "
-                            "training run directory (ckpt.pt + config.json + tokenizer.model)")
+                            "training run directory (ckpt.pt + config.json + tokenizer.model); default: the "
+                            "profile's pretrained FIM model")
+        _add_profile(p)
         p.add_argument("--tokenizer", type=existing_file, default=None, metavar="PATH",
                        help="a SentencePiece tokenizer.model (default: the one in --checkpoint)")
         p.add_argument("--device", type=device_arg, default=None, help="cpu, cuda, cuda:N or mps (default: cuda "

@@ -82,3 +82,12 @@ def test_cuda_on_a_cpu_only_torch_says_what_to_do(capsys):
         main(["train", "--device", "cuda"])
     err = capsys.readouterr().err
     assert "CUDA" in err and "--device cpu" in err
+
+
+def test_generate_without_checkpoint_needs_the_profiles_trained_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MINILLAMA_DATA", str(tmp_path))  # an empty data folder: nothing trained
+    with pytest.raises(SystemExit) as e:
+        main(["generate", "--profile", "quick", "--prompt", "x"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "no --checkpoint given" in err and "pretrain-fim" in err and "python -m minillama train" in err

@@ -264,7 +264,7 @@ def test_samples_rescore_to_the_same_pass_at_k(tmp_path):
     assert theirs == pytest.approx({k: res[k] for k in ("pass@1", "pass@4")}, abs=1e-12)
 
 
-def test_cli_generate_and_evaluate(tok, hf_folder, run_dir, tmp_path, capsys):
+def test_cli_generate_and_evaluate(tok, hf_folder, run_dir, tmp_path, capsys, monkeypatch):
     from minillama.generate import generate
 
     prompt = "def add(a, b):\n"
@@ -272,11 +272,17 @@ def test_cli_generate_and_evaluate(tok, hf_folder, run_dir, tmp_path, capsys):
     new = generate(hf.from_pretrained(hf_folder), [tok.encode(prompt, bos=True)], 6, stop_ids=[tok.eos_id, tok.eot_id])
     assert capsys.readouterr().out == prompt + tok.decode_infilling(new[0]) + "\n"
 
+    out, model = run_dir  # without --checkpoint: the profile's pretrained model, where pretrain leaves it
+    monkeypatch.setenv("MINILLAMA_DATA", str(tmp_path / "data"))
+    shutil.copytree(out, tmp_path / "data" / "artifacts" / "quick" / "pretrain-fim")
+    assert main(["generate", "--profile", "quick", "--prompt", prompt, "--max-new-tokens", "6"]) == 0
+    new = generate(model, [tok.encode(prompt, bos=True)], 6, stop_ids=[tok.eos_id, tok.eot_id])
+    assert capsys.readouterr().out == prompt + tok.decode_infilling(new[0]) + "\n"
+
     with pytest.raises(SystemExit):  # checked before any model is loaded
         main(["evaluate", "--checkpoint", str(hf_folder), "--n", "3"])
     assert "identical greedy samples" in capsys.readouterr().err
 
-    out, _ = run_dir
     samples = tmp_path / "eval" / "samples.jsonl"
     argv = ["evaluate", "--checkpoint", str(out), "--benchmark", "humaneval", "--limit", "2", "--n", "2",
             "--temperature", "0.8", "--max-new-tokens", "6", "--out", str(samples), "--workers", "2"]
