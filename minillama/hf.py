@@ -115,7 +115,8 @@ def save_pretrained(model: Transformer, directory: str | Path, tokenizer=None) -
 #   starts with two spaces ("  x"), as does ``legacy: false``.
 # * So we also write ``tokenizer.json``: the same pipeline transformers' generic path builds
 #   (``SpmConverter.build_tokenizer_from_spm_proto``, legacy), written here from the model file.
-#   transformers then needs neither protobuf nor sentencepiece, and 4.x reads it as well.
+#   transformers then needs neither protobuf nor sentencepiece. (Merges are written as pairs,
+#   the form of tokenizers >= 0.20, which transformers >= 4.45 requires; only 5.24 is tested.)
 
 # what transformers reads as a tokenizer (convert copies them from an HF folder)
 TOKENIZER_FILES = ("tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
