@@ -286,6 +286,7 @@ def _load_checkpoint(args):
     from minillama.hf import from_pretrained, load_tokenizer
     from minillama.profiles import get_profile
     from minillama.tokenizer import Tokenizer, TokenizerError
+    from minillama.training.checkpoint import CheckpointError
     from minillama.training.pretrain import run_dir
 
     if args.checkpoint is None:
@@ -300,7 +301,7 @@ def _load_checkpoint(args):
         tok = Tokenizer(args.tokenizer, require_fim=False) if args.tokenizer else load_tokenizer(args.checkpoint)
         model = from_pretrained(args.checkpoint, device=device, dtype=getattr(torch, args.dtype))
         tok.check_compatible(model.cfg.vocab_size)
-    except (FileNotFoundError, TokenizerError, ValueError) as e:
+    except (FileNotFoundError, TokenizerError, ValueError, CheckpointError) as e:
         raise CLIError(str(e)) from None
     return model, tok
 
