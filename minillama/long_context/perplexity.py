@@ -66,14 +66,16 @@ def eval_windows(docs: dict[str, torch.Tensor], seq_len: int, max_windows: int) 
 def token_losses(model: Transformer, windows: torch.Tensor, batch_size: int = 1) -> torch.Tensor:
     """Cross-entropy ``[N, T-1]`` of predicting token t+1 from tokens 0..t of each window.
 
-    Batch size 1 by default: at 16L the logits alone are T × vocab floats per row.
+    Batch size 1 by default: at 16L the logits alone are T × vocab floats per row. The
+    windows go to the model's device; the losses come back on the CPU.
     """
     model.eval()
+    device = model.tok_embeddings.weight.device
     out = []
     for i in range(0, len(windows), batch_size):
-        w = windows[i: i + batch_size]
+        w = windows[i: i + batch_size].to(device)
         logits = model(w[:, :-1])
-        out.append(F.cross_entropy(logits.float().transpose(1, 2), w[:, 1:], reduction="none"))
+        out.append(F.cross_entropy(logits.float().transpose(1, 2), w[:, 1:], reduction="none").cpu())
     return torch.cat(out)
 
 

@@ -133,17 +133,18 @@ def score_two_digit(model: Transformer, tokenizer, prompt: str) -> torch.Tensor:
         raise ValueError("the tokenizer does not encode '<prompt>42' as the prompt plus two digit tokens; "
                          "two-digit scoring needs split digits (SentencePiece split_digits=True)")
     T = len(ids)
+    device = model.tok_embeddings.weight.device
     cache = model.new_cache(1, T)
-    first = torch.log_softmax(model(torch.tensor([ids]), 0, cache)[0, -1].float(), -1)
+    first = torch.log_softmax(model(torch.tensor([ids], device=device), 0, cache)[0, -1].float(), -1)
     # the nine first digits 1..9 as one batch of one-token steps, each row over a copy of the prompt's cache
     batch = model.new_cache(9, T + 1)
     for layer in range(model.cfg.n_layers):
         batch.k[layer][:, :, :T] = cache.k[layer]
         batch.v[layer][:, :, :T] = cache.v[layer]
-    steps = torch.tensor([[digit[d1]] for d1 in range(1, 10)])
+    steps = torch.tensor([[digit[d1]] for d1 in range(1, 10)], device=device)
     second = torch.log_softmax(model(steps, T, batch)[:, -1].float(), -1)  # (9, vocab)
     scores = first[[digit[d1] for d1 in range(1, 10)]][:, None] + second[:, digit]  # (9, 10)
-    return scores.flatten()  # index v - 10 for value v
+    return scores.flatten().cpu()  # index v - 10 for value v
 
 
 

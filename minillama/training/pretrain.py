@@ -4,6 +4,10 @@ Every notebook that needs a pretrained model calls ``get_pretrained(profile, fim
 first call trains it (resuming an interrupted run) under
 ``data/artifacts/<profile>/pretrain-{fim,l2r}/``; later calls load the final checkpoint. So a
 notebook runs on its own, and the expensive part happens once per machine.
+
+A run directory holds ``ckpt.pt`` (plain tensors: ``torch.load(path, weights_only=True)`` reads
+it), the run's ``config.json``, ``metrics.jsonl`` and a copy of its ``tokenizer.model``, so
+``python -m minillama generate|evaluate|convert --checkpoint <run dir>`` needs nothing else.
 """
 
 from __future__ import annotations
@@ -44,6 +48,19 @@ def model_config(profile=None, vocab_size: int | None = None) -> ModelConfig:
     return ModelConfig.from_name(p.model, vocab_size=vocab_size or p.vocab_size)
 
 
+def save_run_tokenizer(out_dir: str | Path, tok) -> Path:
+    """Copy the tokenizer into a run directory (atomically: ranks may write it at once)."""
+    import os
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "tokenizer.model"
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(tok.sp.serialized_model_proto())
+    os.replace(tmp, path)
+    return path
+
+
 def pretrain(profile=None, fim: bool = True, verbose: bool = True, **overrides) -> TrainResult:
     """Train (or finish training) the profile's model, with or without FIM."""
     from minillama.tokenizer import get_tokenizer
@@ -52,6 +69,8 @@ def pretrain(profile=None, fim: bool = True, verbose: bool = True, **overrides) 
     tok = get_tokenizer(p)
     streams = get_streams(p, fim=fim, verbose=verbose)
     cfg = train_config(p, fim, progress=verbose, **overrides)
+    if cfg.out_dir:
+        save_run_tokenizer(cfg.out_dir, tok)
     val = {"val_l2r": streams["val_l2r"], "val_fim": streams["val_fim"]}
     return train(cfg, model_config(p, tok.vocab_size), streams["train"], val,
                  tokenizer_hash=tokenizer_fingerprint(tok))
@@ -77,6 +96,8 @@ def get_pretrained(profile=None, fim: bool = True, train_if_missing: bool = True
     if state is not None and done and same:
         model = Transformer(ModelConfig.from_dict(state["identity"]["model"])).to(p.device)
         model.load_state_dict(state["model"])
+        if not (out / "tokenizer.model").is_file():  # a run made before runs kept their tokenizer
+            save_run_tokenizer(out, get_tokenizer(p))
         if verbose:
             print(f"pretrained ({'FIM' if fim else 'no FIM'}): loaded step {state['step']} from {out}")
         return model.eval()
@@ -110,7 +131,7 @@ def middle_mask(tok):
         is_mid = (x == tok.middle_id).long()
         is_end = (x == tok.eot_id).long() | (x == tok.bos_id).long()
         marker = torch.where(is_mid.bool(), 1, torch.where(is_end.bool(), -1, 0))
-        idx = torch.arange(x.shape[1]).expand_as(x)
+        idx = torch.arange(x.shape[1], device=x.device).expand_as(x)
         last = torch.where(marker != 0, idx, -1).cummax(dim=1).values
         state = torch.where(last >= 0, marker.gather(1, last.clamp(min=0)), torch.zeros_like(marker))
         return state == 1

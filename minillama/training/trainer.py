@@ -8,6 +8,11 @@ Resuming is exact: batches are a pure function of ``(seed, step)`` (an epoch-wis
 of the rows), so a checkpoint only needs the step, model, optimizer and RNG state to continue
 the very same run. With ``torchrun`` (``WORLD_SIZE > 1``) each rank takes a disjoint slice of
 every global batch, so ``world_size × per-rank batch`` is the same batch as on one process.
+``TrainConfig.parallel`` picks how ranks share the model: ``"ddp"`` keeps a full copy on each
+(DistributedDataParallel); ``"fsdp"`` shards parameters, gradients and optimizer state over
+them (FSDP2, ``fully_shard``), for a model whose training state does not fit one GPU. Either
+way ``ckpt.pt`` holds the full, unsharded state, so any run (one process, DDP or FSDP, any
+number of ranks) resumes from it and ``torch.load(..., weights_only=True)`` reads it.
 """
 
 from __future__ import annotations
@@ -51,9 +56,10 @@ class TrainConfig:
     out_dir: str | None = None  # checkpoints + metrics.jsonl; None: keep nothing on disk
     seed: int = 0
     device: str = "cpu"
-    dtype: str = "float32"  # "bfloat16": autocast on CUDA; parameters stay float32
+    dtype: str = "float32"  # "bfloat16": autocast on the device (the gpu profile); parameters stay float32
     compile: bool = False
     progress: bool = True  # tqdm bar
+    parallel: str = "ddp"  # with several ranks: "ddp" (a full copy each) or "fsdp" (sharded, FSDP2)
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -62,11 +68,13 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
         if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size={self.batch_size} must be a multiple of grad_accum={self.grad_accum}")
+        if self.parallel not in ("ddp", "fsdp"):
+            raise ValueError(f"TrainConfig.parallel={self.parallel!r}; use 'ddp' or 'fsdp'")
 
     # fields that may differ between a run and its resumption (they don't change the maths;
     # ``steps`` does: the cosine schedule is laid out over it)
     RESUMABLE_CHANGES = ("eval_interval", "eval_batches", "checkpoint_interval", "out_dir",
-                         "device", "compile", "progress")
+                         "device", "compile", "progress", "parallel")
 
     def identity(self) -> dict:
         """The fields a resumed run must share with its checkpoint."""
@@ -106,11 +114,13 @@ def micro_batch_rows(n_rows: int, cfg: TrainConfig, step: int, micro: int, rank:
 
 
 def _autocast(cfg: TrainConfig):
-    if cfg.dtype == "bfloat16" and cfg.device.startswith("cuda"):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast on the device when asked for. Profiles ask for it on CUDA only (bf16 matmuls
+    are far slower on most CPUs), but it runs on the CPU too: the tests run the gpu path there."""
     if cfg.dtype not in ("float32", "bfloat16"):
         raise ValueError(f"TrainConfig.dtype={cfg.dtype!r}; use float32 or bfloat16")
-    return nullcontext()  # CPU: float32 (bf16 matmuls are far slower on most CPUs)
+    if cfg.dtype == "bfloat16":
+        return torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16)
+    return nullcontext()
 
 
 def loss_fn(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -119,12 +129,14 @@ def loss_fn(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def validation_loss(model, data: PackedData, batch_size: int, batches: int | None = None, device: str = "cpu",
-             dtype: str = "float32", mask: Callable | None = None) -> float:
-    """Mean next-token loss over the first ``batches`` batches of ``data`` (all rows if None).
+def validation_loss(model, data: PackedData, batch_size: int, batches: int | None = None,
+                    device: str | None = None, dtype: str = "float32", mask: Callable | None = None) -> float:
+    """Mean next-token loss over the first ``batches`` batches of ``data`` (all rows if None),
+    computed on ``device`` (default: the model's).
 
     ``mask(x, y) -> bool [B, T]`` restricts the mean to some targets (e.g. FIM middles).
     """
+    device = str(device or next(model.parameters()).device)
     was_training = model.training
     model.eval()
     n = len(data) if batches is None else min(len(data), batches * batch_size)
@@ -176,6 +188,57 @@ def setup_distributed(device: str) -> tuple[int, int]:
     return _dist_info()
 
 
+# --- FSDP2: the model sharded over the ranks; checkpoints stay whole ---------------------------
+
+def shard_model(model: Transformer, device: str, world: int) -> Transformer:
+    """Shard ``model`` (built on the CPU, the same on every rank) over the ranks with FSDP2:
+    block by block, so a GPU holds one whole block at most while the shards are made."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = init_device_mesh(torch.device(device).type, (world,))
+    for block in model.layers:
+        fully_shard(block, mesh=mesh)
+    return fully_shard(model, mesh=mesh)  # the rest: embeddings, final norm, output head
+
+
+def _is_dtensor(x) -> bool:
+    from torch.distributed.tensor import DTensor
+
+    return isinstance(x, DTensor)
+
+
+def gather_full(obj, keep: bool = True):
+    """``obj`` (a state dict, nested) with each sharded tensor replaced by the whole tensor on the
+    CPU, one tensor at a time (``None`` where not ``keep``). A collective: all ranks call it."""
+    if _is_dtensor(obj):
+        full = obj.full_tensor()
+        return full.cpu() if keep else None
+    if isinstance(obj, dict):
+        return {k: gather_full(v, keep) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(gather_full(v, keep) for v in obj)
+    return obj
+
+
+def _shard_like(full: torch.Tensor, like) -> torch.Tensor:
+    from torch.distributed.tensor import distribute_tensor
+
+    return distribute_tensor(full.to(like.device), like.device_mesh, like.placements)
+
+
+def load_sharded(model, opt: torch.optim.Optimizer, model_state: dict, opt_state: dict) -> None:
+    """Load a whole (checkpointed) state into a sharded model and its optimizer."""
+    current = model.state_dict()
+    model.load_state_dict({k: _shard_like(v, current[k]) if _is_dtensor(current[k]) else v
+                           for k, v in model_state.items()})
+    params = [p for group in opt.param_groups for p in group["params"]]  # the ids of opt.state_dict()
+    state = {i: {k: _shard_like(v, params[i]) if torch.is_tensor(v) and v.shape == params[i].shape
+                 and _is_dtensor(params[i]) else v for k, v in s.items()}
+             for i, s in opt_state["state"].items()}
+    opt.load_state_dict({**opt_state, "state": state})
+
+
 def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
           val_data: dict[str, PackedData] | None = None, *, tokenizer_hash: str | None = None,
           resume: bool = True, callback: Callable[[int, dict], None] | None = None) -> TrainResult:
@@ -183,24 +246,30 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
 
     ``val_data`` maps names to validation streams (e.g. ``val_l2r``, ``val_fim``); each is
     evaluated every ``eval_interval`` steps and at the end. ``callback(step, record)`` runs
-    after each optimizer step (tests use it to crash a run on purpose).
+    after each optimizer step (tests use it to crash a run on purpose). With ``parallel="fsdp"``
+    the returned model is the gathered one, on the CPU.
     """
     rank, world = setup_distributed(cfg.device)
     if train_data.seq_len > model_cfg.max_seq_len:
         raise ValueError(f"rows have seq_len {train_data.seq_len} > model max_seq_len {model_cfg.max_seq_len}")
     torch.manual_seed(cfg.seed)
-    model = Transformer(model_cfg).to(cfg.device)
-    opt = schedule.make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas)
+    fsdp = world > 1 and cfg.parallel == "fsdp"
+    model = Transformer(model_cfg)  # initialised on the CPU: the same numbers on every device
+    model = shard_model(model, cfg.device, world) if fsdp else model.to(cfg.device)
+    opt = schedule.make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas)  # after sharding: over the shards
     out_dir = Path(cfg.out_dir) if cfg.out_dir else None
     identity = {"train": cfg.identity(), "model": model_cfg.to_dict(), "tokenizer": tokenizer_hash,
                 "data": train_data.fingerprint, "code": training_code_key()}
     history: list[dict] = []
     start = 0
     if out_dir is not None and resume:
-        state = resume_state(out_dir, identity, map_location=cfg.device)
+        state = resume_state(out_dir, identity, map_location="cpu" if fsdp else cfg.device)
         if state is not None:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
+            if fsdp:
+                load_sharded(model, opt, state["model"], state["optimizer"])
+            else:
+                model.load_state_dict(state["model"])
+                opt.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["rng"]["torch"])
             if state["rng"].get("cuda") is not None and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -212,7 +281,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
         _write_metrics(out_dir, history)  # drop lines logged after the checkpoint we resume from
 
     train_model, ddp = model, None
-    if world > 1:
+    if world > 1 and not fsdp:
         ids = [torch.cuda.current_device()] if cfg.device.startswith("cuda") else None
         train_model = ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
     if cfg.compile:
@@ -235,11 +304,16 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
         return rec
 
     def checkpoint(step: int):
-        if out_dir is not None and rank == 0:
+        if out_dir is None:
+            return
+        model_state, opt_state = model.state_dict(), opt.state_dict()
+        if fsdp:  # every rank sends its shards; rank 0 writes the whole state, as one process would
+            model_state, opt_state = gather_full(model_state, rank == 0), gather_full(opt_state, rank == 0)
+        if rank == 0:
             rng = {"torch": torch.get_rng_state(),
                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
             # the data position is step × batch_size rows into the seeded order: the step says it all
-            save_checkpoint(out_dir, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+            save_checkpoint(out_dir, {"model": model_state, "optimizer": opt_state, "step": step,
                                       "samples_seen": step * cfg.batch_size, "rng": rng, "identity": identity})
         if world > 1:
             dist.barrier()
@@ -257,14 +331,18 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
         for micro in range(cfg.grad_accum):
             x, y = train_data.batch(micro_batch_rows(len(train_data), cfg, step, micro, rank, world))
             x, y = x.to(cfg.device, non_blocking=True), y.to(cfg.device, non_blocking=True)
-            # DDP all-reduces gradients on the last micro-batch only
+            # DDP all-reduces (FSDP reduce-scatters) gradients on the last micro-batch only
             skip_sync = ddp is not None and micro < cfg.grad_accum - 1
+            if fsdp:
+                model.set_requires_gradient_sync(micro == cfg.grad_accum - 1)
             with ddp.no_sync() if skip_sync else nullcontext():
                 with _autocast(cfg):  # the forward only: backward runs outside autocast
                     loss = loss_fn(train_model, x, y) / cfg.grad_accum
                 loss.backward()
             loss_sum += loss.detach()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if fsdp:  # a norm over shards (a DTensor), reduced over the ranks here
+            grad_norm = grad_norm.full_tensor()
         opt.step()
         opt.zero_grad(set_to_none=True)
         if world > 1:
@@ -292,6 +370,10 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
             callback(step + 1, rec)
     if bar is not None:
         bar.close()
+    if fsdp:
+        full = Transformer(model_cfg)
+        full.load_state_dict(gather_full(model.state_dict()))
+        model = full
     model.eval()
     return TrainResult(model, history, out_dir)
 
