@@ -38,7 +38,6 @@ class EvalResult:
         return {"pass1": self.pass1, "ci95": list(self.ci), "n": len(self.passed), "solved": sum(self.passed)}
 
 
-
 def evaluate_pass1(lm: LM, tasks: Sequence[Task], *, max_new_tokens: int = 64, timeout: float = 3.0,
                    n_workers: int = 2, runner: Callable[..., dict] | None = None) -> EvalResult:
     """Greedy pass@1: the prompt shows the question and the first reference test (as the
@@ -52,12 +51,10 @@ def evaluate_pass1(lm: LM, tasks: Sequence[Task], *, max_new_tokens: int = 64, t
     return EvalResult(list(tasks), programs, passed)
 
 
-
 def load_base(profile, verbose: bool = False):
     """The pretrained base model and tokenizer of ``profile`` (trained on first use)."""
     model = get_pretrained(profile, fim=True, verbose=verbose)
     return model.eval(), get_tokenizer(profile), True
-
 
 
 def run_experiment(profile, sizes: InstructSizes | None = None, *, seed: int = 0, record: bool = True,

@@ -22,7 +22,6 @@ SOLUTION_INSTRUCTION = ("Write a Python function that solves the problem, betwee
                         "tags. It must pass this test.\nProblem: {question}\nTest: {test}")
 
 
-
 def format_instruction(user: str, system: str | None = None) -> str:
     """The Llama 2 chat prompt of one user turn: ``[INST] {user} [/INST]``, with the system
     prompt, if any, inside the first user turn between ``<<SYS>>`` and ``<</SYS>>``."""
@@ -32,15 +31,12 @@ def format_instruction(user: str, system: str | None = None) -> str:
     return f"{B_INST} {content} {E_INST}"
 
 
-
 def tests_prompt(question: str, n_tests: int = 5, system: str | None = None) -> str:
     return format_instruction(TESTS_INSTRUCTION.format(n=n_tests, question=question), system)
 
 
-
 def solution_prompt(question: str, test: str, system: str | None = None) -> str:
     return format_instruction(SOLUTION_INSTRUCTION.format(question=question, test=test), system)
-
 
 
 def solution_head(signature: str | None) -> str:
@@ -49,10 +45,8 @@ def solution_head(signature: str | None) -> str:
     return f"{B_CODE}\n" + (f"{signature}\n" if signature else "")
 
 
-
 def format_solution(code: str) -> str:
     return f"{B_CODE}\n{code.rstrip()}\n{E_CODE}"
-
 
 
 def parse_tests(text: str, max_tests: int = 5) -> list[str]:
@@ -73,13 +67,11 @@ def parse_tests(text: str, max_tests: int = 5) -> list[str]:
     return out
 
 
-
 def assemble_program(head: str, completion: str) -> str:
     """Python source from the forced answer head and the model's continuation: the code tags
     are dropped and the continuation is cut at ``[/PYTHON]``."""
     code = head[len(B_CODE):].lstrip("\n") + completion.split(E_CODE)[0]
     return code.rstrip() + "\n"
-
 
 
 def entry_point_of(test: str) -> str | None:

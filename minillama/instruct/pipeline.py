@@ -41,10 +41,8 @@ class Question:
         return cls(task.question, task.entry_point, task.signature, task)
 
 
-
 def normalise(text: str) -> str:
     return " ".join(text.split())
-
 
 
 def exact_dedup(questions: Sequence[Question]) -> list[Question]:
@@ -58,11 +56,9 @@ def exact_dedup(questions: Sequence[Question]) -> list[Question]:
     return out
 
 
-
 def _shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
     words = re.findall(r"\w+", text.lower())
     return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
-
 
 
 def near_dedup(questions: Sequence[Question], threshold: float = 0.7, n: int = 3) -> list[Question]:
@@ -77,11 +73,9 @@ def near_dedup(questions: Sequence[Question], threshold: float = 0.7, n: int = 3
     return kept
 
 
-
 def _encode_plain(tok, text: str) -> list[int]:
     """Encode a continuation without SentencePiece's dummy leading space."""
     return tok.encode_infilling(text) if hasattr(tok, "encode_infilling") else tok.encode(text)
-
 
 
 class LM:
@@ -131,20 +125,16 @@ class LM:
         return out
 
 
-
 class QuestionWriter(Protocol):
     def __call__(self, n: int, seed: int) -> list[Question]: ...
-
 
 
 class TestWriter(Protocol):
     def __call__(self, questions: Sequence[Question]) -> list[list[str]]: ...
 
 
-
 class SolutionWriter(Protocol):
     def __call__(self, questions: Sequence[Question], shown_tests: Sequence[str]) -> list[list[str]]: ...
-
 
 
 @dataclass
@@ -154,7 +144,6 @@ class TaskQuestions:
 
     def __call__(self, n: int, seed: int) -> list[Question]:
         return [Question.from_task(t) for t in generate_tasks(n, self.split, seed=seed)]
-
 
 
 @dataclass
@@ -168,7 +157,6 @@ class ReferenceTests:
         if any(q.task is None for q in questions):
             raise ValueError("ReferenceTests needs questions from the task generator (Question.task)")
         return [list(q.task.tests[: self.n_tests]) for q in questions]
-
 
 
 @dataclass
@@ -188,7 +176,6 @@ class ModelTests:
         outs = self.lm.complete(prompts, temperature=self.temperature, max_new_tokens=self.max_new_tokens,
                                 stop=[E_TESTS, B_INST])
         return [parse_tests(h[len(B_TESTS):] + o, self.n_tests) for (_, h), o in zip(prompts, outs)]
-
 
 
 @dataclass
@@ -214,14 +201,12 @@ class ModelSolutions:
         return [programs[i * self.n:(i + 1) * self.n] for i in range(len(questions))]
 
 
-
 def compiles(program: str) -> bool:
     try:
         ast.parse(program)
         return True
     except (SyntaxError, ValueError):
         return False
-
 
 
 def run_tests(jobs: Sequence[tuple[str, str]], *, timeout: float = 3.0, n_workers: int = 2,
@@ -240,7 +225,6 @@ def run_tests(jobs: Sequence[tuple[str, str]], *, timeout: float = 3.0, n_worker
     return [verdict.get(job, False) for job in jobs]
 
 
-
 @dataclass
 class Example:
     """One instruction-tuning example: the solution prompt (question + the one shown test)
@@ -250,7 +234,6 @@ class Example:
     signature: str | None
     code: str
     passed: bool | None = None
-
 
 
 @dataclass
@@ -271,7 +254,6 @@ class PipelineResult:
                 for q, t, s, v in zip(self.deduplicated, self.tests, self.solutions, self.verdicts) if t and s]
         n = len(self.kept) if n is None else n
         return random.Random(seed).sample(pool, min(n, len(pool)))
-
 
 
 def run_pipeline(write_questions: QuestionWriter, write_tests: TestWriter, write_solutions: SolutionWriter,

@@ -17,7 +17,6 @@ from minillama.training.schedule import lr_at, make_optimizer, set_lr
 IGNORE_INDEX = -100  # F.cross_entropy's default ignore_index: prompt tokens carry no loss
 
 
-
 def encode_example(tok, ex: Example, system: str | None = None) -> tuple[list[int], list[int]]:
     """Token ids and labels of one example; labels are ``IGNORE_INDEX`` on the prompt so the
     loss is on the answer only (``[PYTHON]``, the code, ``[/PYTHON]`` and EOS)."""
@@ -29,7 +28,6 @@ def encode_example(tok, ex: Example, system: str | None = None) -> tuple[list[in
         head, rest = solution_head(None), code
     answer = tok.encode(head) + _encode_plain(tok, f"{rest}\n{E_CODE}") + [tok.eos_id]
     return prompt + answer, [IGNORE_INDEX] * len(prompt) + answer
-
 
 
 def rehearsal_chunks(tok, texts: Sequence[str], n: int, length: int, seed: int = 0) -> list[list[int]]:
@@ -45,7 +43,6 @@ def rehearsal_chunks(tok, texts: Sequence[str], n: int, length: int, seed: int =
         if len(ids) >= length // 2:
             out.append(ids)
     return out
-
 
 
 def finetune(model, tok, examples: Sequence[Example], *, steps: int, batch_size: int = 16, lr: float = 1e-4,

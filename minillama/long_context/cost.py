@@ -22,7 +22,6 @@ def _proc_status() -> dict[str, int]:
     return out
 
 
-
 def peak_cpu_memory(fn: Callable[[], object]) -> int | None:
     """Extra peak resident memory (bytes) while ``fn`` runs; None where it cannot be measured.
 
@@ -37,7 +36,6 @@ def peak_cpu_memory(fn: Callable[[], object]) -> int | None:
         return max(_proc_status()["VmHWM"] - before, 0)
     except (OSError, KeyError):
         return None
-
 
 
 def attention_memory(lengths: Sequence[int], n_heads: int = 8, head_dim: int = 32,
@@ -62,7 +60,6 @@ def attention_memory(lengths: Sequence[int], n_heads: int = 8, head_dim: int = 3
             row["naive_mib"] = None if mem is None else mem / 2**20
         rows.append(row)
     return rows
-
 
 
 def peak_cuda_memory(fn: Callable[[], object], device: torch.device) -> int:
@@ -107,7 +104,6 @@ def forward_cost(model: Transformer, lengths: Sequence[int], with_memory: bool =
                "peak_mib": None if mem is None else mem / 2**20}
         rows.append(row)
     return rows
-
 
 
 def naive_attention_scores_mib(cfg, T: int, dtype_bytes: int = 4) -> float:

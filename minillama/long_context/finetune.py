@@ -28,14 +28,12 @@ from minillama.training.schedule import lr_at, make_optimizer, set_lr
 LONG_CONTEXT_VERSION = 1
 
 
-
 def random_windows(stream: torch.Tensor, seq_len: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
     """``[batch, seq_len + 1]`` windows at random offsets of a 1-D token stream."""
     if len(stream) < seq_len + 1:
         raise ValueError(f"token stream has {len(stream)} tokens, a window needs {seq_len + 1}")
     starts = torch.randint(0, len(stream) - seq_len, (batch_size,), generator=generator)
     return torch.stack([stream[s: s + seq_len + 1] for s in starts.tolist()])
-
 
 
 def finetune(model: Transformer, stream: torch.Tensor, seq_len: int, steps: int, batch_size: int = 2,
@@ -67,12 +65,10 @@ def finetune(model: Transformer, stream: torch.Tensor, seq_len: int, steps: int,
     return losses
 
 
-
 def artifacts_dir(profile_name: str) -> Path:
     from minillama.paths import artifacts_dir
 
     return artifacts_dir(profile_name) / "long_context"
-
 
 
 def state_fingerprint(model: Transformer) -> str:
@@ -83,14 +79,12 @@ def state_fingerprint(model: Transformer) -> str:
     return h.hexdigest()[:16]
 
 
-
 def train_stream(corpus, tokenizer, max_tokens: int = 2_000_000) -> torch.Tensor:
     """Train-split files, whole and BOS-separated, as one stream: long-range structure stays
     intact inside each file (the pretraining pipeline cuts files into context-sized pieces)."""
     ids = tokenizer.encode_batch(corpus.texts("train"), bos=True)
     flat = [t for doc in ids for t in doc][:max_tokens]
     return torch.tensor(flat, dtype=torch.long)
-
 
 
 def get_finetuned(base: Transformer, key: str, stream_fn: Callable[[], torch.Tensor], pretrain_len: int,
@@ -120,7 +114,6 @@ def get_finetuned(base: Transformer, key: str, stream_fn: Callable[[], torch.Ten
     torch.save({"state_dict": model.state_dict(), "meta": json.dumps(meta)}, tmp)
     tmp.replace(path)
     return model, {**meta, "cached": False}
-
 
 
 def all_models(base: Transformer, stream_fn: Callable[[], torch.Tensor], pretrain_len: int,

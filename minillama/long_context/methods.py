@@ -32,7 +32,6 @@ class Method:
     finetune: bool
 
 
-
 METHODS: dict[str, Method] = {m.key: m for m in [
     Method("base_theta_1e4", "base, θ=1e4", 1e4, None, False),
     Method("no_ft_theta_1e6", "no FT, θ=1e6", 1e6, None, False),
@@ -47,14 +46,12 @@ METHODS: dict[str, Method] = {m.key: m for m in [
 FINETUNED = [k for k, m in METHODS.items() if m.finetune]
 
 
-
 def method_scaling(method: Method, pretrain_len: int, factor: float) -> RopeScaling | None:
     if method.scaling is None:
         return None
     if method.scaling == "yarn":
         return RopeScaling("yarn", factor, original_max_seq_len=pretrain_len)
     return RopeScaling(method.scaling, factor)
-
 
 
 def with_rope(model: Transformer, theta: float | None = None, scaling: RopeScaling | None = None,
@@ -68,7 +65,6 @@ def with_rope(model: Transformer, theta: float | None = None, scaling: RopeScali
     out.cfg = replace(model.cfg, rope_theta=model.cfg.rope_theta if theta is None else theta,
                       rope_scaling=scaling, max_seq_len=max_seq_len or model.cfg.max_seq_len)
     return out
-
 
 
 def method_model(base: Transformer, method: Method | str, pretrain_len: int, factor: float = 4) -> Transformer:

@@ -28,7 +28,6 @@ def package_of(path: str) -> str:
     return path.split("/", 1)[0] if "/" in path else path
 
 
-
 def package_texts(docs) -> dict[str, str]:
     """Concatenate the files of each top-level package, in path order."""
     groups: dict[str, list] = defaultdict(list)
@@ -37,14 +36,12 @@ def package_texts(docs) -> dict[str, str]:
     return {name: "\n\n".join(texts) for name, texts in groups.items()}
 
 
-
 def long_documents(corpus, tokenizer, split: str = "test", min_tokens: int = 0) -> dict[str, torch.Tensor]:
     """Token ids (BOS first) of each package of ``split`` with at least ``min_tokens`` tokens."""
     texts = package_texts(corpus.docs(split))
     names = sorted(texts)
     ids = tokenizer.encode_batch([texts[n] for n in names], bos=True)
     return {n: torch.tensor(i, dtype=torch.long) for n, i in zip(names, ids) if len(i) >= min_tokens}
-
 
 
 def eval_windows(docs: dict[str, torch.Tensor], seq_len: int, max_windows: int) -> torch.Tensor:
@@ -59,7 +56,6 @@ def eval_windows(docs: dict[str, torch.Tensor], seq_len: int, max_windows: int) 
     if not out:
         raise ValueError(f"no held-out document reaches {seq_len} tokens; use a shorter length")
     return torch.stack(out[:max_windows])
-
 
 
 @torch.no_grad()
@@ -79,11 +75,9 @@ def token_losses(model: Transformer, windows: torch.Tensor, batch_size: int = 1)
     return torch.cat(out)
 
 
-
 def perplexity(model: Transformer, windows: torch.Tensor, batch_size: int = 1) -> float:
     """exp(mean next-token loss) over all positions of the windows."""
     return math.exp(token_losses(model, windows, batch_size).mean().item())
-
 
 
 def ppl_by_context(losses: torch.Tensor, lengths: Sequence[int]) -> dict[int, float]:
@@ -94,7 +88,6 @@ def ppl_by_context(losses: torch.Tensor, lengths: Sequence[int]) -> dict[int, fl
     if max(lengths) > losses.shape[1] + 1:
         raise ValueError(f"losses cover windows of {losses.shape[1] + 1} tokens, asked for {max(lengths)}")
     return {T: math.exp(losses[:, : T - 1].mean().item()) for T in lengths}
-
 
 
 @torch.no_grad()
@@ -121,10 +114,8 @@ def context_sweep(model: Transformer, windows: torch.Tensor, lengths: Sequence[i
     return out
 
 
-
 def sweep_ppl(sweep: dict[int, torch.Tensor]) -> dict[int, float]:
     return {T: math.exp(v.mean().item()) for T, v in sweep.items()}
-
 
 
 def paired_difference(window_loss_a: torch.Tensor, window_loss_b: torch.Tensor) -> dict:
@@ -139,11 +130,9 @@ def paired_difference(window_loss_a: torch.Tensor, window_loss_b: torch.Tensor) 
     return {"loss_diff": mean, "se": se, "ppl_ratio": math.exp(mean), "verdict": verdict}
 
 
-
 def position_loss(losses: torch.Tensor) -> torch.Tensor:
     """Mean loss at each position ``[T-1]`` over windows."""
     return losses.mean(dim=0)
-
 
 
 def log_binned(curve: torch.Tensor, n_bins: int = 40) -> tuple[list[float], list[float]]:
@@ -155,7 +144,6 @@ def log_binned(curve: torch.Tensor, n_bins: int = 40) -> tuple[list[float], list
         xs.append(math.sqrt(a * b))
         ys.append(curve[a - 1: b - 1].mean().item())
     return xs, ys
-
 
 
 def format_ppl_table(ppl: dict[str, dict[int, float]], pretrain_len: int) -> str:

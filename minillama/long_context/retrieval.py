@@ -31,7 +31,6 @@ QUESTION = "assert my_function() == "
 DISTRACTOR = "the answer is elsewhere"
 
 
-
 def top_level_chunks(text: str) -> list[str]:
     """Cut valid Python into its top-level statements (with the comments and blank lines
     before each), so that code inserted between two chunks stays valid Python."""
@@ -51,7 +50,6 @@ def top_level_chunks(text: str) -> list[str]:
     chunks = ["".join(lines[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
     # `from __future__` must open a module; once concatenated with other files it would not.
     return [c for c in chunks if not c.lstrip().startswith("from __future__")]
-
 
 
 @dataclass
@@ -74,7 +72,6 @@ class RetrievalFiller:
         return cls(chunks, [len(t) for t in counts[:-1]], overhead=len(counts[-1]) + 4)
 
 
-
 @dataclass
 class RetrievalPrompt:
     text: str
@@ -82,7 +79,6 @@ class RetrievalPrompt:
     position: float  # requested relative position
     inserted_at: int  # character offset of the function
     n_tokens: int  # approximate prompt length (sum of chunk token counts)
-
 
 
 def retrieval_prompt(filler: RetrievalFiller, n_tokens: int, position: float, value: int,
@@ -118,7 +114,6 @@ def retrieval_prompt(filler: RetrievalFiller, n_tokens: int, position: float, va
     return RetrievalPrompt(text, value, position, len(before) + len(sep), total + filler.overhead)
 
 
-
 @torch.no_grad()
 def score_two_digit(model: Transformer, tokenizer, prompt: str) -> torch.Tensor:
     """Log-probabilities ``[90]`` of the answers 10..99 after ``prompt``.
@@ -147,7 +142,6 @@ def score_two_digit(model: Transformer, tokenizer, prompt: str) -> torch.Tensor:
     return scores.flatten().cpu()  # index v - 10 for value v
 
 
-
 def key_retrieval(model: Transformer, tokenizer, filler: RetrievalFiller, lengths: Sequence[int],
                   positions: Sequence[float], n_prompts: int, seed: int = 0) -> dict:
     """Accuracy and mean p(right value) per (length, position); same prompts for every model."""
@@ -169,12 +163,10 @@ def key_retrieval(model: Transformer, tokenizer, filler: RetrievalFiller, length
     return {"accuracy": acc, "p_correct": prob}
 
 
-
 def retrieval_summary(result: dict) -> dict[str, float]:
     """Mean accuracy and mean p(right value) of one method over all (length, position) cells."""
     acc, prob = result["accuracy"], result["p_correct"]
     return {"accuracy": sum(acc.values()) / len(acc), "p_correct": sum(prob.values()) / len(prob)}
-
 
 
 def format_retrieval_table(retrieval: dict[str, dict]) -> str:

@@ -22,7 +22,6 @@ from minillama.training.checkpoint import CheckpointError, load_checkpoint
 from minillama.training.trainer import TrainConfig, TrainResult, read_metrics, train, training_code_key
 
 
-
 def _profile(profile) -> Profile:
     return profile if isinstance(profile, Profile) else get_profile(profile)
 
