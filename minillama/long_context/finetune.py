@@ -21,7 +21,9 @@ import torch.nn.functional as F
 
 from minillama.long_context.methods import METHODS, method_model
 from minillama.model import Transformer
+from minillama.paths import code_fingerprint
 from minillama.profiles import LongContextSizes
+from minillama.progress import progress
 from minillama.training.schedule import lr_at, make_optimizer, set_lr
 
 
@@ -38,7 +40,7 @@ def random_windows(stream: torch.Tensor, seq_len: int, batch_size: int, generato
 
 def finetune(model: Transformer, stream: torch.Tensor, seq_len: int, steps: int, batch_size: int = 2,
              lr: float = 1e-4, warmup: int = 4, weight_decay: float = 0.1, grad_clip: float = 1.0,
-             seed: int = 0, log: Callable[[str], None] | None = None) -> list[float]:
+             seed: int = 0, desc: str = "LCFT", show_progress: bool = True) -> list[float]:
     """Continue training ``model`` in place on random ``seq_len`` windows of ``stream``.
 
     AdamW (β 0.9/0.95, Llama 2's weight decay and clipping), warm-up + cosine. The same seed
@@ -49,6 +51,7 @@ def finetune(model: Transformer, stream: torch.Tensor, seq_len: int, steps: int,
     device = next(model.parameters()).device
     model.train()
     losses = []
+    bar = progress(total=steps, desc=desc, enabled=show_progress, unit="step")
     for step in range(steps):
         set_lr(opt, lr_at(step, steps, lr, warmup))
         batch = random_windows(stream, seq_len, batch_size, gen).to(device)
@@ -59,8 +62,9 @@ def finetune(model: Transformer, stream: torch.Tensor, seq_len: int, steps: int,
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         opt.step()
         losses.append(loss.item())
-        if log is not None:
-            log(f"step {step + 1}/{steps} loss {losses[-1]:.3f}")
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+    bar.close()
     model.eval()
     return losses
 
@@ -89,11 +93,12 @@ def train_stream(corpus, tokenizer, max_tokens: int = 2_000_000) -> torch.Tensor
 
 def get_finetuned(base: Transformer, key: str, stream_fn: Callable[[], torch.Tensor], pretrain_len: int,
                   settings: LongContextSizes, profile_name: str, seed: int = 0,
-                  log: Callable[[str], None] | None = None) -> tuple[Transformer, dict]:
+                  show_progress: bool = True) -> tuple[Transformer, dict]:
     """Fine-tune the base at ``factor × pretrain_len`` under method ``key``; cached on disk."""
     method = METHODS[key]
     ft_len = settings.factor * pretrain_len
-    meta = {"version": LONG_CONTEXT_VERSION, "method": asdict(method), "base": state_fingerprint(base),
+    meta = {"version": LONG_CONTEXT_VERSION, "code": code_fingerprint(finetune, random_windows),
+            "method": asdict(method), "base": state_fingerprint(base),
             "seq_len": ft_len, "steps": settings.ft_steps, "batch": settings.ft_batch_size,
             "lr": settings.ft_lr, "warmup": settings.ft_warmup, "seed": seed}
     tag = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
@@ -107,7 +112,7 @@ def get_finetuned(base: Transformer, key: str, stream_fn: Callable[[], torch.Ten
         return model, {**json.loads(saved["meta"]), "cached": True}
     t0 = time.perf_counter()
     losses = finetune(model, stream_fn(), ft_len, settings.ft_steps, settings.ft_batch_size, settings.ft_lr,
-                      settings.ft_warmup, seed=seed, log=log)
+                      settings.ft_warmup, seed=seed, desc=f"LCFT {key}", show_progress=show_progress)
     meta.update(losses=losses, seconds=time.perf_counter() - t0)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

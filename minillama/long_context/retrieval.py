@@ -19,6 +19,7 @@ from typing import Sequence
 import torch
 
 from minillama.model import Transformer
+from minillama.progress import progress
 
 
 FUNCTION_TEMPLATE = ('def my_function() -> int:\n'
@@ -143,10 +144,12 @@ def score_two_digit(model: Transformer, tokenizer, prompt: str) -> torch.Tensor:
 
 
 def key_retrieval(model: Transformer, tokenizer, filler: RetrievalFiller, lengths: Sequence[int],
-                  positions: Sequence[float], n_prompts: int, seed: int = 0) -> dict:
+                  positions: Sequence[float], n_prompts: int, seed: int = 0, desc: str = "key retrieval",
+                  show_progress: bool = True) -> dict:
     """Accuracy and mean p(right value) per (length, position); same prompts for every model."""
     rng = random.Random(seed)
     acc, prob = {}, {}
+    bar = progress(total=len(lengths) * len(positions) * n_prompts, desc=desc, enabled=show_progress, unit="prompt")
     for T in lengths:
         for pos in positions:
             hits, ps = 0, 0.0
@@ -158,8 +161,10 @@ def key_retrieval(model: Transformer, tokenizer, filler: RetrievalFiller, length
                 probs = torch.softmax(logp, 0)  # normalised over the 90 answers
                 hits += int(probs.argmax()) == value - 10
                 ps += probs[value - 10].item()
+                bar.update(1)
             acc[(T, pos)] = hits / n_prompts
             prob[(T, pos)] = ps / n_prompts
+    bar.close()
     return {"accuracy": acc, "p_correct": prob}
 
 
