@@ -1,0 +1,224 @@
+"""Sampling for pass@k: minillama.sampling against transformers' generate, and batch-1 decoding
+against the machine's memory bandwidth, in one run.
+
+    python bench/bench_sampling.py                           # ~2 min on an idle 2-core machine
+    python bench/bench_sampling.py --threads 1 --clock cpu   # on a machine busy with other jobs
+
+(a) The pass@k workload: the first ``--prompts`` HumanEval prompts x ``--n`` samples, T 0.8,
+    top-p 0.95, up to ``--new-tokens`` new tokens, HumanEval's stop strings and EOS, ``tiny``
+    preset; ``--per-batch`` prompts per call for both (so both hold the same rows at once).
+    transformers: ``generate(num_return_sequences=n, do_sample=True, top_k=0)`` on the
+    left-padded batch, with a StoppingCriteria that applies the same stop-string checker to
+    each row. Both are credited with the same useful tokens: per returned sequence, the tokens
+    up to the one that completes a stop string (EOS and padding excluded).
+(b) Batch-1 greedy decoding of 256 tokens against the memory-bandwidth bound: the bytes of
+    weights one token reads (every matrix but the embedding table, of which one row is read)
+    over the bandwidth of a 256 MB tensor copy measured here (read + write bytes / time).
+
+The model: ``--model auto`` takes the cpu profile's pretrained model when it is cached
+(``python -m minillama train``, ~11 min), whose samples end at stop strings after varied
+lengths, as a real pass@k run's do; otherwise ``tiny`` with random weights, whose samples
+almost never meet a stop and all run to ``--new-tokens`` (no work for dropping finished rows:
+the ratio then comes from the shared prefill and the cheaper step alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_model import machine  # noqa: E402
+
+from minillama import hf  # noqa: E402
+from minillama.benchmarks import HUMANEVAL_STOP, load_humaneval  # noqa: E402
+from minillama.generate import generate  # noqa: E402
+from minillama.model import ModelConfig, Transformer  # noqa: E402
+from minillama.sampling import StopStrings, sample  # noqa: E402
+
+CLOCK = time.perf_counter  # --clock cpu: time.process_time, blind to time spent waiting for a core
+
+
+def load_model(which: str):
+    """(model, tokenizer, description)."""
+    from minillama.tokenizer import get_tokenizer
+
+    tok = get_tokenizer("cpu")
+    if which in ("auto", "pretrained"):
+        from minillama.artifacts import get_pretrained
+        try:
+            model = get_pretrained("cpu", train_if_missing=False, verbose=False)
+            return model.eval(), tok, "cpu profile's pretrained model (data/artifacts/cpu/pretrain-fim)"
+        except FileNotFoundError:
+            if which == "pretrained":
+                raise
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig.from_name("tiny", vocab_size=tok.vocab_size)).eval()
+    return model, tok, "tiny with random weights (no pretrained cpu model cached: samples rarely stop early)"
+
+
+def hf_copy(model):
+    from transformers import LlamaForCausalLM
+    with tempfile.TemporaryDirectory() as d:
+        theirs = LlamaForCausalLM.from_pretrained(hf.save_pretrained(model, d), dtype=torch.float32)
+    return theirs.eval()
+
+
+def useful(tokens, tok, eos: int) -> int:
+    """Tokens up to and including the one that completes a stop string; EOS (and what follows) excluded."""
+    check = StopStrings(tok, HUMANEVAL_STOP)
+    for i, t in enumerate(tokens):
+        if t == eos:
+            return i
+        if check(0, tokens[:i + 1]):
+            return i + 1
+    return len(tokens)
+
+
+def run_ours(model, tok, prompts, args, seed):
+    check = StopStrings(tok, HUMANEVAL_STOP)
+    return sample(model, prompts, args.n, args.new_tokens, 0.8, 0.95, stop_ids=[tok.eos_id], should_stop=check,
+                  seed=seed, max_rows=len(prompts) * args.n)
+
+
+def run_hf(theirs, tok, prompts, args, seed):
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Stops(StoppingCriteria):
+        """The same checker, fed one token per row per step (O(1) per row, as ours)."""
+
+        def __init__(self, rows):
+            self.check, self.new, self.done = StopStrings(tok, HUMANEVAL_STOP), [[] for _ in range(rows)], set()
+
+        def __call__(self, input_ids, scores, **kw):
+            out = []
+            for r, t in enumerate(input_ids[:, -1].tolist()):
+                if r not in self.done:
+                    self.new[r].append(t)
+                    if self.check(r, self.new[r]):
+                        self.done.add(r)
+                out.append(r in self.done)
+            return torch.tensor(out)
+
+    W = max(map(len, prompts))
+    ids = torch.full((len(prompts), W), tok.eos_id, dtype=torch.long)
+    mask = torch.zeros(len(prompts), W, dtype=torch.long)
+    for i, p in enumerate(prompts):  # left padding, as generate wants for a decoder-only model
+        ids[i, W - len(p):], mask[i, W - len(p):] = torch.tensor(p), 1
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        out = theirs.generate(ids, attention_mask=mask, do_sample=True, temperature=0.8, top_p=0.95, top_k=0,
+                              max_new_tokens=args.new_tokens, num_return_sequences=args.n,
+                              eos_token_id=tok.eos_id, pad_token_id=tok.eos_id,
+                              stopping_criteria=StoppingCriteriaList([Stops(len(prompts) * args.n)]))
+    return out[:, W:].tolist()
+
+
+def bench_passk(model, theirs, tok, args) -> None:
+    problems = list(load_humaneval().values())[:args.prompts]
+    prompts = [[tok.bos_id] + tok.encode(p["prompt"]) for p in problems]
+    lens = [len(p) for p in prompts]
+    print(f"pass@k: {len(prompts)} HumanEval prompts ({min(lens)}-{max(lens)} tokens, mean {sum(lens) / len(lens):.0f})"
+          f" x {args.n} samples, T 0.8, top-p 0.95, <= {args.new_tokens} new tokens, HumanEval stop strings + EOS, "
+          f"{args.per_batch} prompts ({args.per_batch * args.n} rows) per call")
+    run_ours(model, tok, prompts[:1], argparse.Namespace(**{**vars(args), "n": 2, "new_tokens": 4}), 0)  # warm-up
+    run_hf(theirs, tok, prompts[:1], argparse.Namespace(**{**vars(args), "n": 2, "new_tokens": 4}), 0)
+    secs, toks, seqs = {"ours": 0.0, "hf": 0.0}, {"ours": [], "hf": []}, {}
+    for i in range(0, len(prompts), args.per_batch):
+        chunk = prompts[i:i + args.per_batch]
+        for name, fn, m in (("ours", run_ours, model), ("hf", run_hf, theirs)):  # alternate: drifting load hits both
+            t = CLOCK()
+            outs = fn(m, tok, chunk, args, seed=i)
+            secs[name] += CLOCK() - t
+            counts = [useful(o, tok, tok.eos_id) for o in outs]
+            if name == "ours":  # the sampler ends each sample where the stop rule says, not later
+                assert counts == [len(o) for o in outs]
+            toks[name] += counts
+    tps = {k: sum(toks[k]) / secs[k] for k in secs}
+    for name, label in (("ours", "minillama   "), ("hf", "transformers")):
+        t = toks[name]
+        full = sum(x >= args.new_tokens for x in t) / len(t)
+        print(f"pass@k: {label} {tps[name]:8.1f} tok/s  {secs[name]:6.1f} s  {sum(t):6d} useful tokens in {len(t)} "
+              f"samples (mean {sum(t) / len(t):.1f}, {100 * full:.0f}% ran to the limit)")
+    print(f"ratio minillama / transformers = {tps['ours'] / tps['hf']:.2f}x (target >= 3x)")
+
+
+def copy_bandwidth(mb: int = 256, reps: int = 5) -> float:
+    """Best-of bytes/s of a large tensor copy, counting the bytes read and the bytes written."""
+    a = torch.ones(mb * 2 ** 20 // 4)
+    b = torch.empty_like(a)
+    b.copy_(a)
+    best = float("inf")
+    for _ in range(reps):
+        t = CLOCK()
+        b.copy_(a)
+        best = min(best, CLOCK() - t)
+    return 2 * a.numel() * 4 / best
+
+
+def bench_decode(model, args) -> None:
+    bw = copy_bandwidth()
+    emb = model.tok_embeddings.weight
+    weight_bytes = (model.num_parameters() - emb.numel() + emb.shape[1]) * emb.element_size()
+    bound = weight_bytes / bw  # seconds per token if only the weights had to be read, at copy speed
+    g = torch.Generator().manual_seed(1)
+    prompt = torch.randint(3, model.cfg.vocab_size, (args.prompt_len,), generator=g).tolist()
+    n = 256
+    cfg = model.cfg
+    kv_bytes = 2 * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * (args.prompt_len + n / 2) * emb.element_size()
+    print(f"decode: memory bandwidth {bw / 1e9:.1f} GB/s (256 MB copy, read + write, best of 5); "
+          f"{weight_bytes / 1e6:.1f} MB of weights read per token -> bound {1e3 * bound:.2f} ms/token "
+          f"= {1 / bound:.0f} tok/s (the KV cache adds {kv_bytes / 1e6:.1f} MB/token on average here)")
+    fns = {"sampling": lambda k: sample(model, [prompt], 1, k)[0],
+           "generate": lambda k: generate(model, [prompt], k)[0]}
+    for fn in fns.values():
+        fn(8)  # warm-up
+    times, outs = {k: [] for k in fns}, {}
+    for _ in range(args.decode_reps):
+        for name, fn in fns.items():
+            t = CLOCK()
+            outs[name] = fn(n)
+            times[name].append(CLOCK() - t)
+    assert outs["sampling"] == outs["generate"], "greedy outputs of the two paths differ"
+    for name, label in (("sampling", "minillama.sampling"), ("generate", "minillama.generate")):
+        per_token = min(times[name]) / n
+        print(f"decode: {label} batch 1, greedy, prompt {len(prompt)}, {n} new tokens: {1 / per_token:6.1f} tok/s "
+              f"{1e3 * per_token:.2f} ms/token = {100 * bound / per_token:.0f}% of the bandwidth bound (target >= 60%)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--prompts", type=int, default=16)
+    p.add_argument("--n", type=int, default=20, help="samples per prompt")
+    p.add_argument("--per-batch", type=int, default=4, help="prompts per call (x n rows), the same for both")
+    p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--prompt-len", type=int, default=32, help="batch-1 decode prompt")
+    p.add_argument("--decode-reps", type=int, default=3)
+    p.add_argument("--model", choices=("auto", "pretrained", "random"), default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="cpu: process CPU time (use with --threads 1) for a machine shared with other jobs")
+    p.add_argument("--skip-passk", action="store_true")
+    p.add_argument("--skip-decode", action="store_true")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    global CLOCK
+    if args.clock == "cpu":
+        CLOCK = time.process_time
+    print(machine() + f", clock: {args.clock}")
+    model, tok, what = load_model(args.model)
+    print(f"model: {what}, {model.num_parameters():,} params")
+    if not args.skip_passk:
+        bench_passk(model, hf_copy(model), tok, args)
+    if not args.skip_decode:
+        bench_decode(model, args)
+
+
+if __name__ == "__main__":
+    main()
