@@ -133,14 +133,16 @@ def _inverse_cdf(p: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 def sample(model: Transformer, prompts: Sequence[Sequence[int]], n: int = 1, max_new_tokens: int = 128,
            temperature: float = 0.0, top_p: float = 1.0, stop_ids: Sequence[int] = (),
            should_stop: Callable[[int, list[int]], bool] | None = None, seed: int | None = None,
-           max_rows: int = 128, keep_stop_id: bool = False) -> list[list[int]]:
-    """``n`` continuations of each prompt: ``out[i * n + j]`` is sample ``j`` of ``prompts[i]``
-    (new tokens only). Stops as :func:`minillama.generate.generate`: at a token in
-    ``stop_ids`` (returned only with ``keep_stop_id``), when ``should_stop(row, new_tokens)``
+           max_rows: int = 128, keep_stop_id: bool = False, offset: int = 0) -> list[list[int]]:
+    """``n`` continuations of each prompt: ``out[i * n + j]`` is sample ``offset + j`` of
+    ``prompts[i]`` (new tokens only). Stops as :func:`minillama.generate.generate`: at a token
+    in ``stop_ids`` (returned only with ``keep_stop_id``), when ``should_stop(row, new_tokens)``
     says so (``row`` indexes ``out``; the tokens so far are kept), or after ``max_new_tokens``.
 
     At most ``max_rows`` samples decode at once (the KV cache holds that many rows).
     ``seed=None`` draws one from torch's global generator (so ``torch.manual_seed`` fixes it).
+    With a fixed seed, a caller that splits a prompt's samples over several calls passes
+    ``offset`` so that the calls draw different samples.
     """
     if n < 1 or max_rows < 1 or max_new_tokens < 0:
         raise ValueError(f"need n >= 1, max_rows >= 1 and max_new_tokens >= 0 (got {n}, {max_rows}, "
@@ -159,7 +161,7 @@ def sample(model: Transformer, prompts: Sequence[Sequence[int]], n: int = 1, max
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, p in enumerate(prompts):
         groups.setdefault(tuple(int(t) for t in p), []).append(i)
-    queue = [(p, [(i * n + j, k * n + j) for k, i in enumerate(copies) for j in range(n)])
+    queue = [(p, [(i * n + j, offset + k * n + j) for k, i in enumerate(copies) for j in range(n)])
              for p, copies in groups.items()]  # (prompt, [(index into out, sample index)])
     batch = _Batch(model, min(max_rows, len(outs)), max(len(p) for p in groups) + max_new_tokens,
                    max_new_tokens, temperature, top_p, set(stop_ids), should_stop, seed, keep_stop_id, outs)
@@ -201,8 +203,12 @@ class _Batch:
             if self.R == 0:
                 return self.outs
             R = self.R
-            logits = self.model(self.last[:R, None], self.pos[:R], self.cache)[:, -1]
-            self.pos[:R] += 1
+            pos = self.pos[:R]
+            lo, hi = pos.aminmax()
+            # rows all at one position (one prompt's samples, batch 1): the plain path, no mask
+            start = int(lo) if int(lo) == int(hi) else pos
+            logits = self.model(self.last[:R, None], start, self.cache)[:, -1]
+            pos += 1
             self._take(logits, 0, R)
 
     def _prefill(self, prompt) -> torch.Tensor:
@@ -223,7 +229,7 @@ class _Batch:
 
     def _take(self, logits, a: int, b: int):
         """Draw the next token of slots ``a .. b-1``, record it, drop the rows that are done."""
-        u = uniforms(self.key_lo[a:b], self.key_hi[a:b], self.step[a:b])
+        u = uniforms(self.key_lo[a:b], self.key_hi[a:b], self.step[a:b]) if self.temperature > 0 else None
         nxt = draw(logits, u, self.temperature, self.top_p)
         self.last[a:b] = nxt
         self.step[a:b] += 1
@@ -315,12 +321,12 @@ def text_sampler(model: Transformer, tok, context: int | None = None, max_rows: 
     ends = list(stop_ids) if stop_ids is not None else [tok.eos_id, tok.eot_id]
 
     def run(prompts: list[str], *, temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 256,
-            stop: Sequence[str] = (), seed: int | None = None, n: int = 1) -> list[str]:
+            stop: Sequence[str] = (), seed: int | None = None, n: int = 1, offset: int = 0) -> list[str]:
         keep = max(1, context - max_new_tokens - 1)
         ids = [[tok.bos_id] + tok.encode(p)[-keep:] for p in prompts]
         checker = StopStrings(tok, stop) if stop else None
         outs = sample(model, ids, n, max_new_tokens, temperature, top_p, stop_ids=ends, should_stop=checker,
-                      seed=seed, max_rows=max_rows)
+                      seed=seed, max_rows=max_rows, offset=offset)
         return [truncate_at_stop(tok.decode_infilling(o), stop) for o in outs]
 
     return run
