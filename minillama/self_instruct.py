@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from .evaluation import wilson_interval  # noqa: F401  (re-exported for the notebook)
-from .generate import generate
+from .sampling import sample
 from .tasks import Task, generate_tasks
 
 IGNORE_INDEX = -100  # F.cross_entropy's default ignore_index: prompt tokens carry no loss
@@ -197,8 +197,8 @@ class LM:
                 text = self._decode(new)
                 return any(s in text for s in stop) or (stop_at_dedent and dedent.search(text) is not None)
 
-            outs = generate(self.model, [ids[r] for r in rows], max_new_tokens, temperature, top_p,
-                            stop_ids=[self.tok.eos_id], seed=seed + start, should_stop=should_stop)
+            outs = sample(self.model, [ids[r] for r in rows], 1, max_new_tokens, temperature, top_p,
+                          stop_ids=[self.tok.eos_id], should_stop=should_stop, seed=seed + start)
             for r, o in zip(rows, outs):
                 text = self._decode(o)
                 cuts = [text.find(s) for s in stop if s in text]
