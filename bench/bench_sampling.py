@@ -49,6 +49,12 @@ def load_model(which: str):
     from minillama.tokenizer import get_tokenizer
 
     tok = get_tokenizer("cpu")
+    if which not in ("auto", "pretrained", "random"):  # a run directory, at whatever step it reached
+        from minillama.trainer import load_checkpoint
+        state = load_checkpoint(which)
+        model = Transformer(ModelConfig.from_dict(state["identity"]["model"]))
+        model.load_state_dict(state["model"])
+        return model.eval(), tok, f"checkpoint {which} at step {state['step']}"
     if which in ("auto", "pretrained"):
         from minillama.artifacts import get_pretrained
         try:
@@ -199,7 +205,8 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--prompt-len", type=int, default=32, help="batch-1 decode prompt")
     p.add_argument("--decode-reps", type=int, default=3)
-    p.add_argument("--model", choices=("auto", "pretrained", "random"), default="auto")
+    p.add_argument("--model", default="auto",
+                   help="auto | pretrained | random | a training run directory (its latest checkpoint)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="cpu: process CPU time (use with --threads 1) for a machine shared with other jobs")

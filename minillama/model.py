@@ -177,6 +177,8 @@ class Attention(nn.Module):
         k = self.wk(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, nkv, T, hd)
         v = self.wv(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if hasattr(cache, "attend"):  # a cache with its own layout attends itself (sampling.PromptCache)
+            return self.wo(cache.attend(self.layer_id, q, k, v).transpose(1, 2).reshape(B, T, -1))
         if cache is not None:
             k, v = cache.update(self.layer_id, start_pos, k, v)  # now (B, nkv, start_pos+T, hd)
         S = k.shape[2]

@@ -32,13 +32,14 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+from collections import deque
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from .generate import truncate_at_stop
-from .model import Transformer
+from .model import KVCache, Transformer
 
 _MASK32 = 0xFFFFFFFF
 TOP_K_FIRST = 64  # nucleus looked for among the top 64 first: a full sort of the vocab costs ~10x a top-64
@@ -161,31 +162,36 @@ def sample(model: Transformer, prompts: Sequence[Sequence[int]], n: int = 1, max
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, p in enumerate(prompts):
         groups.setdefault(tuple(int(t) for t in p), []).append(i)
-    queue = [(p, [(i * n + j, offset + k * n + j) for k, i in enumerate(copies) for j in range(n)])
-             for p, copies in groups.items()]  # (prompt, [(index into out, sample index)])
-    batch = _Batch(model, min(max_rows, len(outs)), max(len(p) for p in groups) + max_new_tokens,
-                   max_new_tokens, temperature, top_p, set(stop_ids), should_stop, seed, keep_stop_id, outs)
+    queue = deque((p, [(i * n + j, offset + k * n + j) for k, i in enumerate(copies) for j in range(n)])
+                  for p, copies in groups.items())  # (prompt, [(index into out, sample index)])
+    rows = min(max_rows, len(outs))
+    longest = max(len(p) for p in groups)
+    if any(len(r) > 1 for _, r in queue):  # several samples of a prompt: store its keys once
+        cache = PromptCache(model, rows, min(rows, len(groups)), longest, max_new_tokens)
+    else:
+        cache = CopiedCache(model, rows, longest + max_new_tokens)
+    batch = _Batch(model, cache, rows, longest, max_new_tokens, temperature, top_p, set(stop_ids), should_stop,
+                   seed, keep_stop_id, outs)
     return batch.run(queue)
 
 
 class _Batch:
-    """The live rows of :func:`sample`. They are always slots ``0 .. R-1`` of the cache, so
+    """The live samples of :func:`sample`. They are always rows ``0 .. R-1`` of the cache, so
     every decoding step works on a plain prefix of it."""
 
-    def __init__(self, model, max_rows, max_len, max_new_tokens, temperature, top_p, stop_ids,
+    def __init__(self, model, cache, max_rows, longest, max_new_tokens, temperature, top_p, stop_ids,
                  should_stop, seed, keep_stop_id, outs):
-        self.model, self.C = model, max_rows
+        self.model, self.cache, self.C = model, cache, max_rows
         self.max_new, self.temperature, self.top_p = max_new_tokens, temperature, top_p
         self.stop_ids, self.should_stop, self.seed, self.keep_stop_id = stop_ids, should_stop, seed, keep_stop_id
         self.outs = outs
         self.device = model.tok_embeddings.weight.device
-        self.cache = model.new_cache(max_rows, max_len)
-        self.scratch = model.new_cache(1, max_len)  # the prompt being admitted, prefilled once
+        self.scratch = model.new_cache(1, longest)  # the prompt being admitted, prefilled once
         z = lambda: torch.zeros(max_rows, dtype=torch.long, device=self.device)  # noqa: E731
-        # per slot: next cache position, last token, random-stream key, tokens drawn so far
-        self.slot_state = [z() for _ in range(5)]
-        self.pos, self.last, self.key_lo, self.key_hi, self.step = self.slot_state
-        self.out_row: list[int] = []  # slot -> index into outs
+        # per row: next position, last token, random-stream key, tokens drawn so far
+        self.row_state = [z() for _ in range(5)]
+        self.pos, self.last, self.key_lo, self.key_hi, self.step = self.row_state
+        self.out_idx: list[int] = []  # row -> index into outs
         self.R = 0
 
     def run(self, queue):
@@ -193,13 +199,15 @@ class _Batch:
         while True:
             while self.R < self.C and (head is not None or queue):
                 if head is None:
-                    head, taken = queue.pop(0), 0
-                    first = self._prefill(head[0])
+                    head, taken = queue.popleft(), 0
+                    first = self.model(torch.tensor([head[0]], device=self.device), 0, self.scratch)[:, -1]
+                    self.cache.add_prompt(self.scratch, len(head[0]))
                 k = min(self.C - self.R, len(head[1]) - taken)
                 self._admit(head[0], head[1][taken:taken + k], first)
                 taken += k
                 if taken == len(head[1]):
                     head = None
+                    self.cache.prompt_admitted()
             if self.R == 0:
                 return self.outs
             R = self.R
@@ -207,66 +215,200 @@ class _Batch:
             lo, hi = pos.aminmax()
             # rows all at one position (one prompt's samples, batch 1): the plain path, no mask
             start = int(lo) if int(lo) == int(hi) else pos
+            self.cache.begin_step(R)
             logits = self.model(self.last[:R, None], start, self.cache)[:, -1]
             pos += 1
             self._take(logits, 0, R)
 
-    def _prefill(self, prompt) -> torch.Tensor:
-        x = torch.tensor([prompt], dtype=torch.long, device=self.device)
-        return self.model(x, 0, self.scratch)[:, -1]  # [1, vocab]
-
     def _admit(self, prompt, rows: list[tuple[int, int]], logits):
-        L, a, b = len(prompt), self.R, self.R + len(rows)
-        for c_all, c1 in zip(self.cache.k + self.cache.v, self.scratch.k + self.scratch.v):
-            c_all[a:b, :, :L] = c1[:, :, :L]  # broadcast: one prefill, a copy per sample
+        a, b = self.R, self.R + len(rows)
+        self.cache.add_rows(a, b, self.scratch, len(prompt))
         keys = [sample_key(self.seed, prompt, j) for _, j in rows]
         self.key_lo[a:b] = torch.tensor([k[0] for k in keys], device=self.device)
         self.key_hi[a:b] = torch.tensor([k[1] for k in keys], device=self.device)
-        self.pos[a:b], self.step[a:b] = L, 0
-        self.out_row += [r for r, _ in rows]
+        self.pos[a:b], self.step[a:b] = len(prompt), 0
+        self.out_idx += [i for i, _ in rows]
         self.R = b
         self._take(logits.expand(b - a, -1), a, b)
 
     def _take(self, logits, a: int, b: int):
-        """Draw the next token of slots ``a .. b-1``, record it, drop the rows that are done."""
+        """Draw the next token of rows ``a .. b-1``, record it, drop the rows that are done."""
         u = uniforms(self.key_lo[a:b], self.key_hi[a:b], self.step[a:b]) if self.temperature > 0 else None
         nxt = draw(logits, u, self.temperature, self.top_p)
         self.last[a:b] = nxt
         self.step[a:b] += 1
         done = []
-        for s, t in zip(range(a, b), nxt.tolist()):
-            row = self.out_row[s]
-            out = self.outs[row]
+        for r, t in zip(range(a, b), nxt.tolist()):
+            i = self.out_idx[r]
+            out = self.outs[i]
             if t in self.stop_ids:
                 if self.keep_stop_id:
                     out.append(t)
-                done.append(s)
+                done.append(r)
                 continue
             out.append(t)
-            if len(out) >= self.max_new or (self.should_stop is not None and self.should_stop(row, out)):
-                done.append(s)
+            if len(out) >= self.max_new or (self.should_stop is not None and self.should_stop(i, out)):
+                done.append(r)
         if done:
             self._drop(done)
 
     def _drop(self, done: list[int]):
-        """Remove finished slots: the last live rows move into the holes (one row copied per
+        """Remove finished rows: the last live rows move into the holes (one row copied per
         finished row; the cache is never gathered as a whole)."""
         R, gone = self.R, set(done)
         R_new = R - len(done)
-        holes = [s for s in done if s < R_new]
-        movers = [s for s in range(R_new, R) if s not in gone]
+        self.cache.release(done)
+        holes = [r for r in done if r < R_new]
+        movers = [r for r in range(R_new, R) if r not in gone]
         if holes:
             h = torch.tensor(holes, device=self.device)
             m = torch.tensor(movers, device=self.device)
-            L = int(self.pos[m].max())  # filled positions of the moving rows
-            for c in self.cache.k + self.cache.v:
-                c[h, :, :L] = c[m, :, :L]
-            for t in self.slot_state:
+            self.cache.move_rows(h, m, int(self.pos[m].max()))
+            for t in self.row_state:
                 t[h] = t[m]
             for hole, mover in zip(holes, movers):
-                self.out_row[hole] = self.out_row[mover]
-        del self.out_row[R_new:]
+                self.out_idx[hole] = self.out_idx[mover]
+        del self.out_idx[R_new:]
+        self.cache.truncate(R_new)
         self.R = R_new
+
+
+class CopiedCache(KVCache):
+    """The model's KV cache with each sample's copy of its prompt's keys and values (the
+    simple layout: for one sample per prompt, as infilling and batch-1 decoding)."""
+
+    def __init__(self, model, rows: int, max_len: int):
+        w = model.tok_embeddings.weight
+        super().__init__(model.cfg, rows, max_len, device=w.device, dtype=w.dtype)
+
+    def add_prompt(self, scratch, L):
+        pass  # copied per row in add_rows
+
+    def prompt_admitted(self):
+        pass
+
+    def add_rows(self, a, b, scratch, L):
+        for c, c1 in zip(self.k + self.v, scratch.k + scratch.v):
+            c[a:b, :, :L] = c1[:, :, :L]  # broadcast over the rows
+
+    def begin_step(self, R):
+        pass
+
+    def release(self, rows):
+        pass
+
+    def move_rows(self, holes, movers, filled: int):
+        for c in self.k + self.v:
+            c[holes, :, :filled] = c[movers, :, :filled]
+
+    def truncate(self, R):
+        pass
+
+
+class PromptCache:
+    """Keys and values of a prompt stored once, however many of its samples decode; each
+    sample keeps only its own (generated) keys and values. The model hands attention to it
+    (:meth:`attend`): the queries of all samples of a prompt meet the prompt's keys in one
+    matrix product (a prompt-sized read instead of one per sample: the "shared prefix" or
+    cascade attention of serving engines), then each row's own keys; one softmax over both.
+
+    Rows are the rows of the batch; a prompt lives in a prompt slot ``p``, and a row that
+    samples it has an index ``j`` among that slot's rows, so that the queries of slot ``p``
+    form the block ``[p, 0 .. J-1]`` of a padded ``[P, J]`` layout."""
+
+    def __init__(self, model, rows: int, prompts: int, prompt_len: int, new_len: int):
+        cfg, w = model.cfg, model.tok_embeddings.weight
+        kv = lambda n, L: [torch.zeros(n, cfg.n_kv_heads, L, cfg.head_dim, device=w.device, dtype=w.dtype)  # noqa
+                           for _ in range(cfg.n_layers)]
+        self.kp, self.vp = kv(prompts, prompt_len), kv(prompts, prompt_len)  # per prompt slot
+        self.k, self.v = kv(rows, new_len), kv(rows, new_len)  # per row: the sample's own tokens
+        self.rep, self.scale = cfg.n_heads // cfg.n_kv_heads, cfg.head_dim ** -0.5
+        z = lambda n: torch.zeros(n, dtype=torch.long, device=w.device)  # noqa: E731
+        self.prompt_len = z(prompts)
+        self.slot, self.j, self.own = z(rows), z(rows), z(rows)  # per row: prompt slot, index in it, own keys
+        self.free = list(range(prompts))[::-1]  # free prompt slots, lowest last
+        self.members: dict[int, set[int]] = {}  # prompt slot -> indices j in use
+        self.open = None  # the slot whose prompt is still being admitted
+        self.row_slot: list[int] = []  # row -> prompt slot (Python copies of slot, j)
+        self.row_j: list[int] = []
+
+    # --- bookkeeping, called by the sampler --------------------------------------------------
+    def add_prompt(self, scratch, L):
+        p = self.free.pop()
+        for c, c1 in zip(self.kp + self.vp, scratch.k + scratch.v):
+            c[p, :, :L] = c1[0, :, :L]  # the only copy of the prompt's keys and values
+        self.prompt_len[p], self.members[p], self.open = L, set(), p
+
+    def prompt_admitted(self):
+        p, self.open = self.open, None
+        if not self.members[p]:  # all its samples already ended with their first token
+            self.free.append(p)
+
+    def add_rows(self, a, b, scratch, L):
+        p, used = self.open, self.members[self.open]
+        js = [j for j in range(len(used) + b - a) if j not in used][: b - a]
+        used.update(js)
+        self.slot[a:b], self.j[a:b], self.own[a:b] = p, torch.tensor(js, device=self.slot.device), 0
+        self.row_slot += [p] * (b - a)
+        self.row_j += js
+
+    def release(self, rows):
+        for r in rows:
+            p = self.row_slot[r]
+            self.members[p].discard(self.row_j[r])
+            if not self.members[p] and p != self.open:
+                self.free.append(p)
+
+    def move_rows(self, holes, movers, filled: int):
+        n = int(self.own[movers].max())
+        for c in self.k + self.v:
+            c[holes, :, :n] = c[movers, :, :n]
+        for t in (self.slot, self.j, self.own):
+            t[holes] = t[movers]
+        for hole, mover in zip(holes.tolist(), movers.tolist()):
+            self.row_slot[hole], self.row_j[hole] = self.row_slot[mover], self.row_j[mover]
+
+    def truncate(self, R):
+        del self.row_slot[R:], self.row_j[R:]
+
+    def begin_step(self, R):
+        """Indices and the additive mask of this step, shared by every layer."""
+        slot, j, own = self.slot[:R], self.j[:R], self.own[:R].clone()
+        self.write = own  # this step writes each row's new key after the ones it has
+        self.own[:R] += 1
+        self.P, self.J = int(slot.max()) + 1, int(j.max()) + 1
+        plen = self.prompt_len[slot]
+        self.Lp, self.Ls = int(plen.max()), int(own.max()) + 1
+        self.flat = slot * self.J + j  # a row's place in the padded [P, J] layout
+        dev = slot.device
+        visible = torch.cat([torch.arange(self.Lp, device=dev) < plen[:, None],
+                             torch.arange(self.Ls, device=dev) <= own[:, None]], dim=-1)
+        self.bias = torch.zeros(visible.shape, device=dev, dtype=self.k[0].dtype).masked_fill(~visible, -torch.inf)
+        self.bias = self.bias[:, None, None, :]  # (R, 1, 1, Lp + Ls)
+
+    # --- attention, called by the model --------------------------------------------------------
+    def attend(self, layer: int, q, k, v):
+        """Attention output ``(R, n_heads, 1, hd)`` for one new token per row (q, k, v after RoPE)."""
+        R, P, J, Lp, Ls, rep = q.shape[0], self.P, self.J, self.Lp, self.Ls, self.rep
+        nkv, hd = k.shape[1], k.shape[-1]
+        rows = torch.arange(R, device=q.device)
+        self.k[layer][rows, :, self.write] = k[:, :, 0]
+        self.v[layer][rows, :, self.write] = v[:, :, 0]
+        q = q.view(R, nkv, rep, hd)  # query heads grouped by their kv head (GQA)
+
+        def to_prompts(x):  # (R, nkv, rep, X) -> (P, nkv, J*rep, X), zeros where no row
+            pad = x.new_zeros(P * J, *x.shape[1:])
+            pad[self.flat] = x
+            return pad.view(P, J, nkv, rep, -1).transpose(1, 2).reshape(P, nkv, J * rep, -1)
+
+        def to_rows(x):  # (P, nkv, J*rep, X) -> (R, nkv, rep, X)
+            return x.view(P, nkv, J, rep, -1).transpose(1, 2).reshape(P * J, nkv, rep, -1)[self.flat]
+
+        scores = torch.cat([to_rows(to_prompts(q) @ self.kp[layer][:P, :, :Lp].transpose(-1, -2)),
+                            q @ self.k[layer][:R, :, :Ls].transpose(-1, -2)], dim=-1)  # (R, nkv, rep, Lp+Ls)
+        w = torch.softmax(scores * self.scale + self.bias, dim=-1)
+        y = to_rows(to_prompts(w[..., :Lp]) @ self.vp[layer][:P, :, :Lp]) + w[..., Lp:] @ self.v[layer][:R, :, :Ls]
+        return y.view(R, nkv * rep, 1, hd)
 
 
 # --- stop strings, checked as the text grows -------------------------------------------------

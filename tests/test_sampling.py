@@ -52,6 +52,17 @@ def test_greedy_equals_the_plain_decoder(model, max_rows):
     assert sample(model, ps, max_new_tokens=24, stop_ids=stop, max_rows=max_rows) == generate(model, ps, 24, stop_ids=stop)
 
 
+@pytest.mark.parametrize("max_rows", [128, 5])
+def test_greedy_with_prompts_stored_once_equals_the_plain_decoder(model, max_rows):
+    ps = prompts()
+    plain = generate(model, ps, 24)
+    stop = [plain[0][4], plain[3][1]]
+    for stop_ids in ([], stop):  # n > 1: the prompt-sharing cache and its attention
+        want = generate(model, ps, 24, stop_ids=stop_ids)
+        got = sample(model, ps, n=3, max_new_tokens=24, stop_ids=stop_ids, max_rows=max_rows)
+        assert got == [w for w in want for _ in range(3)]
+
+
 def test_sampling_is_reproducible_and_the_seed_matters(model):
     ps = prompts(4)
     kw = dict(n=5, max_new_tokens=20, temperature=0.9, top_p=0.9)
