@@ -154,47 +154,104 @@ def bench_passk(model, theirs, tok, args) -> None:
     print(f"ratio minillama / transformers = {tps['ours'] / tps['hf']:.2f}x (target >= 3x)")
 
 
-def copy_bandwidth(mb: int = 256, reps: int = 5) -> float:
-    """Best-of bytes/s of a large tensor copy, counting the bytes read and the bytes written."""
+def bandwidths(mb: int = 256, reps: int = 5) -> tuple[float, float]:
+    """Best-of bytes/s of a large tensor copy (bytes read + bytes written) and of a read (sum)."""
     a = torch.ones(mb * 2 ** 20 // 4)
     b = torch.empty_like(a)
-    b.copy_(a)
+    copy = read = float("inf")
+    for _ in range(reps + 1):  # the first pass warms up (page faults)
+        t = CLOCK()
+        b.copy_(a)
+        copy = min(copy, CLOCK() - t)
+        t = CLOCK()
+        a.sum()
+        read = min(read, CLOCK() - t)
+    return 2 * a.numel() * 4 / copy, a.numel() * 4 / read
+
+
+def gemv_pass(model):
+    """The matrix-vector products of one token alone: every nn.Linear of the model applied to
+    one vector (as the model calls it, [1, 1, d]), in the model's order."""
+    import torch.nn.functional as F
+
+    ws = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    xs = {w.shape[1]: torch.randn(1, 1, w.shape[1]) for w in ws}
+
+    @torch.no_grad()
+    def run():
+        for w in ws:
+            F.linear(xs[w.shape[1]], w)
+    return run
+
+
+def best_time(fn, reps: int = 20) -> float:
     best = float("inf")
     for _ in range(reps):
         t = CLOCK()
-        b.copy_(a)
+        fn()
         best = min(best, CLOCK() - t)
-    return 2 * a.numel() * 4 / best
+    return best
+
+
+def count_ops(fn) -> int:
+    """aten operator calls made by ``fn()``."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        fn()
+    return Count.calls
 
 
 def bench_decode(model, args) -> None:
-    bw = copy_bandwidth()
+    copy_bw, read_bw = bandwidths()
     emb = model.tok_embeddings.weight
     weight_bytes = (model.num_parameters() - emb.numel() + emb.shape[1]) * emb.element_size()
-    bound = weight_bytes / bw  # seconds per token if only the weights had to be read, at copy speed
+    bound = weight_bytes / copy_bw  # seconds per token if only the weights had to be read, at copy speed
     g = torch.Generator().manual_seed(1)
     prompt = torch.randint(3, model.cfg.vocab_size, (args.prompt_len,), generator=g).tolist()
     n = 256
     cfg = model.cfg
     kv_bytes = 2 * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * (args.prompt_len + n / 2) * emb.element_size()
-    print(f"decode: memory bandwidth {bw / 1e9:.1f} GB/s (256 MB copy, read + write, best of 5); "
-          f"{weight_bytes / 1e6:.1f} MB of weights read per token -> bound {1e3 * bound:.2f} ms/token "
-          f"= {1 / bound:.0f} tok/s (the KV cache adds {kv_bytes / 1e6:.1f} MB/token on average here)")
+    print(f"decode: memory bandwidth: copy {copy_bw / 1e9:.1f} GB/s (256 MB, bytes read + written, best of 5), "
+          f"read {read_bw / 1e9:.1f} GB/s (sum)")
+    print(f"decode: {weight_bytes / 1e6:.1f} MB of weights read per token (the KV cache adds "
+          f"{kv_bytes / 1e6:.1f} MB on average here) -> bound {1e3 * bound:.2f} ms/token = {1 / bound:.0f} tok/s "
+          f"at copy bandwidth")
     fns = {"sampling": lambda k: sample(model, [prompt], 1, k)[0],
            "generate": lambda k: generate(model, [prompt], k)[0]}
     for fn in fns.values():
         fn(8)  # warm-up
     times, outs = {k: [] for k in fns}, {}
+    floor = []
     for _ in range(args.decode_reps):
         for name, fn in fns.items():
             t = CLOCK()
             outs[name] = fn(n)
             times[name].append(CLOCK() - t)
+        floor.append(best_time(gemv_pass(model)))
     assert outs["sampling"] == outs["generate"], "greedy outputs of the two paths differ"
+    gemv = min(floor)
+    n_linear = sum(isinstance(m, torch.nn.Linear) for m in model.modules())
+    print(f"decode: the {n_linear} matrix-vector products of a token alone: {1e3 * gemv:.2f} ms = "
+          f"{100 * bound / gemv:.0f}% of the bound (MKL's one-thread GEMV reads the weights at "
+          f"{weight_bytes / gemv / 1e9:.1f} GB/s)")
     for name, label in (("sampling", "minillama.sampling"), ("generate", "minillama.generate")):
         per_token = min(times[name]) / n
         print(f"decode: {label} batch 1, greedy, prompt {len(prompt)}, {n} new tokens: {1 / per_token:6.1f} tok/s "
               f"{1e3 * per_token:.2f} ms/token = {100 * bound / per_token:.0f}% of the bandwidth bound (target >= 60%)")
+    per_token = min(times["sampling"]) / n
+    ops = (count_ops(lambda: fns["sampling"](36)) - count_ops(lambda: fns["sampling"](4))) / 32
+    others = ops - count_ops(gemv_pass(model))
+    print(f"decode: a token makes {ops:.0f} aten operator calls; beyond the products' time, "
+          f"{1e3 * (per_token - gemv):.2f} ms/token go to the other {others:.0f} (norms, RoPE, cache writes, "
+          f"attention, sampling, views): {1e6 * (per_token - gemv) / others:.1f} us each")
 
 
 def main() -> None:
