@@ -92,7 +92,7 @@ def run_ours(model, tok, prompts, args, seed):
                   seed=seed, max_rows=len(prompts) * args.n)
 
 
-def run_hf(theirs, tok, prompts, args, seed):
+def run_hf(theirs, tok, prompts, args, seed, cache="dynamic"):
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     class Stops(StoppingCriteria):
@@ -120,6 +120,7 @@ def run_hf(theirs, tok, prompts, args, seed):
     with torch.no_grad():
         out = theirs.generate(ids, attention_mask=mask, do_sample=True, temperature=0.8, top_p=0.95, top_k=0,
                               max_new_tokens=args.new_tokens, num_return_sequences=args.n,
+                              cache_implementation=None if cache == "dynamic" else cache,
                               eos_token_id=tok.eos_id, pad_token_id=tok.eos_id,
                               stopping_criteria=StoppingCriteriaList([Stops(len(prompts) * args.n)]))
     return out[:, W:].tolist()
@@ -132,26 +133,36 @@ def bench_passk(model, theirs, tok, args) -> None:
     print(f"pass@k: {len(prompts)} HumanEval prompts ({min(lens)}-{max(lens)} tokens, mean {sum(lens) / len(lens):.0f})"
           f" x {args.n} samples, T 0.8, top-p 0.95, <= {args.new_tokens} new tokens, HumanEval stop strings + EOS, "
           f"{args.per_batch} prompts ({args.per_batch * args.n} rows) per call")
-    run_ours(model, tok, prompts[:1], argparse.Namespace(**{**vars(args), "n": 2, "new_tokens": 4}), 0)  # warm-up
-    run_hf(theirs, tok, prompts[:1], argparse.Namespace(**{**vars(args), "n": 2, "new_tokens": 4}), 0)
-    secs, toks, seqs = {"ours": 0.0, "hf": 0.0}, {"ours": [], "hf": []}, {}
+    small = argparse.Namespace(**{**vars(args), "n": 2, "new_tokens": 4})
+    runs = {"ours": lambda c, seed: run_ours(model, tok, c, args, seed)}
+    labels = {"ours": "minillama   ", "hf": "transformers", "hf-static": "transformers, StaticCache"}
+    if args.hf_cache in ("dynamic", "both"):  # generate's default: a DynamicCache, grown by torch.cat each step
+        runs["hf"] = lambda c, seed: run_hf(theirs, tok, c, args, seed)
+    if args.hf_cache in ("static", "both"):  # preallocated, attends over its whole length
+        runs["hf-static"] = lambda c, seed: run_hf(theirs, tok, c, args, seed, cache="static")
+    run_ours(model, tok, prompts[:1], small, 0)  # warm-up
+    run_hf(theirs, tok, prompts[:1], small, 0)
+    secs, toks = {k: 0.0 for k in runs}, {k: [] for k in runs}
     for i in range(0, len(prompts), args.per_batch):
         chunk = prompts[i:i + args.per_batch]
-        for name, fn, m in (("ours", run_ours, model), ("hf", run_hf, theirs)):  # alternate: drifting load hits both
+        for name, fn in runs.items():  # alternate: drifting load hits all alike
             t = CLOCK()
-            outs = fn(m, tok, chunk, args, seed=i)
+            outs = fn(chunk, seed=i)
             secs[name] += CLOCK() - t
             counts = [useful(o, tok, tok.eos_id) for o in outs]
             if name == "ours":  # the sampler ends each sample where the stop rule says, not later
                 assert counts == [len(o) for o in outs]
             toks[name] += counts
     tps = {k: sum(toks[k]) / secs[k] for k in secs}
-    for name, label in (("ours", "minillama   "), ("hf", "transformers")):
+    for name in runs:
         t = toks[name]
         full = sum(x >= args.new_tokens for x in t) / len(t)
-        print(f"pass@k: {label} {tps[name]:8.1f} tok/s  {secs[name]:6.1f} s  {sum(t):6d} useful tokens in {len(t)} "
-              f"samples (mean {sum(t) / len(t):.1f}, {100 * full:.0f}% ran to the limit)")
-    print(f"ratio minillama / transformers = {tps['ours'] / tps['hf']:.2f}x (target >= 3x)")
+        print(f"pass@k: {labels[name]} {tps[name]:8.1f} tok/s  {secs[name]:6.1f} s  {sum(t):6d} useful tokens in "
+              f"{len(t)} samples (mean {sum(t) / len(t):.1f}, {100 * full:.0f}% ran to the limit)")
+    if "hf" in runs:
+        print(f"ratio minillama / transformers = {tps['ours'] / tps['hf']:.2f}x (target >= 3x)")
+    if "hf-static" in runs:
+        print(f"ratio minillama / transformers with StaticCache = {tps['ours'] / tps['hf-static']:.2f}x")
 
 
 def bandwidths(mb: int = 256, reps: int = 5) -> tuple[float, float]:
@@ -267,6 +278,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="cpu: process CPU time (use with --threads 1) for a machine shared with other jobs")
+    p.add_argument("--hf-cache", choices=("dynamic", "static", "both"), default="dynamic",
+                   help="transformers' KV cache: dynamic (generate's default), static (cache_implementation="
+                        "'static'), or both (adds ~1 min)")
     p.add_argument("--skip-passk", action="store_true")
     p.add_argument("--skip-decode", action="store_true")
     args = p.parse_args()

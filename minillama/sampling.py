@@ -6,14 +6,18 @@ transformers' ``generate`` with ``num_return_sequences``) treat that as n indepe
 the prompt is prefilled n times and a finished row keeps its place in the batch until the
 longest one ends. Here:
 
-- each distinct prompt is prefilled **once**, into a one-row scratch cache whose keys and
-  values are then copied into the rows of its samples (identical prompts in the list are
-  found and share it too, so ``sample(m, [p] * 20)`` is ``sample(m, [p], n=20)``);
+- each distinct prompt is prefilled **once** (identical prompts in the list are found and
+  share it too, so ``sample(m, [p] * 20)`` is ``sample(m, [p], n=20)``). Its keys and values
+  are stored once for all of its samples (:class:`PromptCache`): the samples' queries meet
+  them in one matrix product per prompt, so a decoding step reads each prompt's cache once,
+  not once per sample ("shared-prefix" attention). With one sample per prompt (infilling,
+  batch 1) the plain layout is used, the prompt copied into the sample's row
+  (:class:`CopiedCache`);
 - rows of different prompts decode side by side at their own positions (the model's
   per-row ``start_pos``), attending only over the filled part of the cache;
 - a row that meets a stop token or a stop string leaves the batch at once: the last live row
-  moves into its slot (one row copied per finished row, never the whole cache), and the
-  freed slots take the next prompt's samples, so the batch stays full and work shrinks as
+  moves into its place (one row copied per finished row, never the whole cache), and the
+  freed rows take the next prompt's samples, so the batch stays full and work shrinks as
   samples finish;
 - temperature / top-p mean what :func:`minillama.generate.sample_next` means, but every sample
   draws from its own random stream, a hash of ``(seed, prompt tokens, sample index, step)``.
@@ -42,7 +46,7 @@ from .generate import truncate_at_stop
 from .model import KVCache, Transformer
 
 _MASK32 = 0xFFFFFFFF
-TOP_K_FIRST = 64  # nucleus looked for among the top 64 first: a full sort of the vocab costs ~10x a top-64
+TOP_K_FIRST = 64  # the nucleus is looked for among the top 64 first: ~1/10 the cost of sorting 4,096 logits
 
 
 # --- one random stream per sample ----------------------------------------------------------
@@ -389,6 +393,8 @@ class PromptCache:
     # --- attention, called by the model --------------------------------------------------------
     def attend(self, layer: int, q, k, v):
         """Attention output ``(R, n_heads, 1, hd)`` for one new token per row (q, k, v after RoPE)."""
+        if q.shape[2] != 1:
+            raise ValueError("PromptCache decodes one token per row; prefill with a KVCache")
         R, P, J, Lp, Ls, rep = q.shape[0], self.P, self.J, self.Lp, self.Ls, self.rep
         nkv, hd = k.shape[1], k.shape[-1]
         rows = torch.arange(R, device=q.device)
