@@ -385,6 +385,7 @@ class PromptCache:
         self.Lp, self.Ls = int(plen.max()), int(own.max()) + 1
         self.flat = slot * self.J + j  # a row's place in the padded [P, J] layout
         dev = slot.device
+        self.rows = torch.arange(R, device=dev)
         visible = torch.cat([torch.arange(self.Lp, device=dev) < plen[:, None],
                              torch.arange(self.Ls, device=dev) <= own[:, None]], dim=-1)
         self.bias = torch.zeros(visible.shape, device=dev, dtype=self.k[0].dtype).masked_fill(~visible, -torch.inf)
@@ -397,9 +398,8 @@ class PromptCache:
             raise ValueError("PromptCache decodes one token per row; prefill with a KVCache")
         R, P, J, Lp, Ls, rep = q.shape[0], self.P, self.J, self.Lp, self.Ls, self.rep
         nkv, hd = k.shape[1], k.shape[-1]
-        rows = torch.arange(R, device=q.device)
-        self.k[layer][rows, :, self.write] = k[:, :, 0]
-        self.v[layer][rows, :, self.write] = v[:, :, 0]
+        self.k[layer][self.rows, :, self.write] = k[:, :, 0]
+        self.v[layer][self.rows, :, self.write] = v[:, :, 0]
         q = q.view(R, nkv, rep, hd)  # query heads grouped by their kv head (GQA)
 
         def to_prompts(x):  # (R, nkv, rep, X) -> (P, nkv, J*rep, X), zeros where no row
