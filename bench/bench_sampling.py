@@ -1,8 +1,11 @@
 """Sampling for pass@k: minillama.sampling against transformers' generate, and batch-1 decoding
 against the machine's memory bandwidth, in one run.
 
-    python bench/bench_sampling.py                           # ~2 min on an idle 2-core machine
+    python bench/bench_sampling.py                           # ~1.5 min of CPU time
     python bench/bench_sampling.py --threads 1 --clock cpu   # on a machine busy with other jobs
+    python bench/bench_sampling.py --hf-cache both           # also transformers with a StaticCache (+1 min)
+
+(2.5 min wall with ``--threads 1 --clock cpu`` on a 2-core machine at load 5-6.)
 
 (a) The pass@k workload: the first ``--prompts`` HumanEval prompts x ``--n`` samples, T 0.8,
     top-p 0.95, up to ``--new-tokens`` new tokens, HumanEval's stop strings and EOS, ``tiny``
