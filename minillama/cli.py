@@ -307,10 +307,10 @@ def _load_checkpoint(args):
 
 
 def cmd_generate(args) -> int:
-    from minillama.evaluation.course_models import text_generator
+    from minillama.sampling import text_sampler
 
     model, tok = _load_checkpoint(args)
-    run = text_generator(model, tok)
+    run = text_sampler(model, tok)
     out = run([args.prompt], temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
               stop=args.stop or (), seed=args.seed)[0]
     print(args.prompt + out)
@@ -321,8 +321,8 @@ def cmd_evaluate(args) -> int:
     import torch
 
     from minillama.evaluation.benchmarks import BENCHMARKS, load_benchmark
-    from minillama.evaluation.course_models import text_generator
     from minillama.evaluation.harness import run_benchmark
+    from minillama.sampling import text_sampler
 
     if args.temperature == 0 and args.n > 1:
         raise CLIError(f"--n {args.n} with --temperature 0 gives {args.n} identical greedy samples; "
@@ -331,7 +331,7 @@ def cmd_evaluate(args) -> int:
     problems = load_benchmark(args.benchmark, args.limit, args.seed)
     torch.manual_seed(args.seed)  # sampling draws from the global generator: one seed, one set of samples
     t = time.perf_counter()
-    res = run_benchmark(problems, text_generator(model, tok), args.out, n=args.n, temperature=args.temperature,
+    res = run_benchmark(problems, text_sampler(model, tok), args.out, n=args.n, temperature=args.temperature,
                         top_p=args.top_p, max_new_tokens=args.max_new_tokens, stop=BENCHMARKS[args.benchmark].stop,
                         batch_size=args.batch_size, execute=not args.no_execute, timeout=args.timeout,
                         n_workers=args.workers)

@@ -132,7 +132,8 @@ class KVCache:
 
     ``k[layer]`` is ``[batch, n_kv_heads, max_len, head_dim]``; the model writes positions
     ``start_pos .. start_pos+T`` on each call. Only the n_kv_heads are stored: with GQA
-    that is the whole memory saving.
+    that is the whole memory saving. ``start_pos`` may also be a LongTensor ``[batch]``:
+    rows at different lengths (batched sampling), each written at its own position.
     """
 
     def __init__(self, cfg: ModelConfig, batch_size: int, max_len: int | None = None,
@@ -142,14 +143,21 @@ class KVCache:
         self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
         self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
 
-    def update(self, layer: int, start_pos: int, k: torch.Tensor, v: torch.Tensor):
-        end = start_pos + k.shape[2]
+    def update(self, layer: int, start_pos: int | torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+        B, T = k.shape[0], k.shape[2]
+        per_row = torch.is_tensor(start_pos)
+        end = (int(start_pos.max()) if per_row else start_pos) + T
         if end > self.max_len:
             raise ValueError(f"KV cache holds {self.max_len} positions, asked to write up to {end}; "
                              "create the cache with a larger max_len")
-        B = k.shape[0]
-        self.k[layer][:B, :, start_pos:end] = k
-        self.v[layer][:B, :, start_pos:end] = v
+        if per_row:
+            pos = start_pos[:, None] + torch.arange(T, device=k.device)  # (B, T)
+            rows = torch.arange(B, device=k.device)[:, None]
+            self.k[layer][rows, :, pos] = k.transpose(1, 2)  # indexed as (B, T, nkv, hd)
+            self.v[layer][rows, :, pos] = v.transpose(1, 2)
+        else:
+            self.k[layer][:B, :, start_pos:end] = k
+            self.v[layer][:B, :, start_pos:end] = v
         return self.k[layer][:B, :, :end], self.v[layer][:B, :, :end]
 
 
@@ -169,11 +177,19 @@ class Attention(nn.Module):
         k = self.wk(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, nkv, T, hd)
         v = self.wv(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if hasattr(cache, "attend"):  # a cache with its own layout attends itself (sampling.PromptCache)
+            return self.wo(cache.attend(self.layer_id, q, k, v).transpose(1, 2).reshape(B, T, -1))
         if cache is not None:
             k, v = cache.update(self.layer_id, start_pos, k, v)  # now (B, nkv, start_pos+T, hd)
         S = k.shape[2]
 
-        if start_pos == 0 and S == T:
+        if torch.is_tensor(start_pos):
+            # rows at different positions: row b's query i sees its own keys 0 .. start_pos[b]+i
+            # (later slots of the cache belong to no one yet, or hold a longer row's keys)
+            last = start_pos[:, None] + torch.arange(T, device=x.device)  # (B, T)
+            mask = torch.arange(S, device=x.device) <= last[:, None, :, None]  # (B, 1, T, S)
+            causal = False
+        elif start_pos == 0 and S == T:
             mask, causal = None, True  # plain causal forward: SDPA picks its fastest kernel
         elif T == 1:
             mask, causal = None, False  # one new token sees every cached position
@@ -254,19 +270,28 @@ class Transformer(nn.Module):
         _, cos, sin = self._rope_cache
         return cos[start_pos:end], sin[start_pos:end]
 
-    def forward(self, tokens: torch.Tensor, start_pos: int = 0, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, start_pos: int | torch.Tensor = 0,
+                cache: KVCache | None = None) -> torch.Tensor:
         """Logits ``[B, T, vocab]`` for tokens ``[B, T]`` at positions ``start_pos .. start_pos+T``.
 
         With a ``cache``, keys and values of earlier positions come from it, and the new
-        ones are written into it.
+        ones are written into it. ``start_pos`` may be a LongTensor ``[B]`` of per-row
+        positions (with a cache): rows of different lengths then decode side by side, each
+        seeing only its own positions (``minillama.sampling``).
         """
         if tokens.dtype != torch.long or tokens.dim() != 2:
             raise TypeError(f"tokens must be a LongTensor [batch, seq], got {tokens.dtype} {tuple(tokens.shape)}")
-        if start_pos > 0 and cache is None:
+        per_row = torch.is_tensor(start_pos)
+        if (per_row or start_pos > 0) and cache is None:
             raise ValueError("start_pos > 0 needs the KV cache that holds the earlier positions")
         B, T = tokens.shape
         h = self.tok_embeddings(tokens)
-        cos, sin = self.rope_tables(start_pos, T, h.device, h.dtype)
+        if per_row:  # each row's own angles: (B, 1, T, hd) broadcasts over the heads
+            pos = start_pos[:, None] + torch.arange(T, device=h.device)
+            cos, sin = self.rope_tables(0, int(pos.max()) + 1, h.device, h.dtype)
+            cos, sin = cos[pos][:, None], sin[pos][:, None]
+        else:
+            cos, sin = self.rope_tables(start_pos, T, h.device, h.dtype)
         for layer in self.layers:
             h = layer(h, cos, sin, start_pos, cache)
         return self.output(self.norm(h))

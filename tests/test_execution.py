@@ -6,7 +6,6 @@ broken sandbox fails a test instead of hanging the machine."""
 import os
 import socket
 import tempfile
-import threading
 import time
 from pathlib import Path
 

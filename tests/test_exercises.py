@@ -18,7 +18,6 @@ import linecache
 import math
 import re
 from contextlib import redirect_stdout
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest

@@ -14,9 +14,10 @@ Three measurements, all greedy by default and all scored in the sandbox
   This is the random-span question the paper raises (prompts that end inside a token) and
   that notebook 02 leaves open.
 
-Generation uses the KV cache (:func:`minillama.generate.generate`) in batches. Healing needs
-a constrained first step; it is done with plain forwards over the (short) kept prompt and
-the batched, cached decoder takes over as soon as the removed text is covered.
+Generation uses :mod:`minillama.sampling` (one prefill per prompt shared by its samples,
+finished rows leave the batch). Healing needs a constrained first step; it is done with plain
+forwards over the (short) kept prompt and the batched, cached decoder takes over as soon as
+the removed text is covered.
 
 A prompt longer than ``context`` tokens is trimmed: the left of a HumanEval prompt, and for
 infilling whole lines from the far ends of prefix and suffix (the text near the hole stays).
@@ -36,6 +37,7 @@ from minillama.execution import evaluate_many
 from minillama.fim import cut_at_stop, infilling_prompt
 from minillama.healing import heal_prompt, healed_start, model_next_logits, token_boundaries
 from minillama.generate import generate, truncate_at_stop
+from minillama.sampling import batch_generator, text_sampler
 
 # (prompts ids, max_new_tokens, stop_ids) -> new ids per prompt (stop token may be included)
 BatchGenerate = Callable[[list[list[int]], int, list[int]], list[list[int]]]
@@ -83,10 +85,11 @@ def evaluate_humaneval(model, tok, problems: dict[str, dict] | None = None, limi
     problems = problems or load_humaneval()
     if limit is not None:
         problems = dict(list(problems.items())[:limit])
-    gen = generate_fn or text_generator(model, tok, context)
+    gen = generate_fn or text_sampler(model, tok, context)
     t = time.perf_counter()
+    rows = batch_size * n if mode == "sampled" else batch_size  # a problem's n samples in one call: one prefill
     scores = evaluate_generator(problems, gen, mode=mode, n=n, ks=[k for k in ks if k <= n],
-                                max_new_tokens=max_new_tokens, timeout=timeout, batch_size=batch_size)
+                                max_new_tokens=max_new_tokens, timeout=timeout, batch_size=rows)
     seconds = time.perf_counter() - t
     passed = sum(bool(r["passed"]) for r in scores["results"])
     out = _summary(passed, len(scores["results"]), seconds)  # per-sample rate and its interval
@@ -159,9 +162,7 @@ def fit_context(tok, prefix: str, suffix: str, budget: int, spm: bool = False) -
 # --- infilling ---------------------------------------------------------------------------
 
 def model_batch_generate(model) -> BatchGenerate:
-    def run(prompts, max_new_tokens, stop_ids):
-        return generate(model, prompts, max_new_tokens, stop_ids=stop_ids)
-    return run
+    return batch_generator(model)  # greedy; returns the stop id, so "stopped" is measured
 
 
 def infill_middles(model, tok, tasks: Sequence[dict], spm: bool = False, heal_tokens: bool = False,

@@ -23,10 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
-from minillama.generate import generate
 from minillama.instruct.formats import (B_INST, B_TESTS, E_CODE, E_TESTS, assemble_program, parse_tests,
                                         solution_head, solution_prompt, tests_prompt)
 from minillama.instruct.tasks import Task, generate_tasks
+from minillama.sampling import sample
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,8 @@ class LM:
                 text = self._decode(new)
                 return any(s in text for s in stop) or (stop_at_dedent and dedent.search(text) is not None)
 
-            outs = generate(self.model, [ids[r] for r in rows], max_new_tokens, temperature, top_p,
-                            stop_ids=[self.tok.eos_id], seed=seed + start, should_stop=should_stop)
+            outs = sample(self.model, [ids[r] for r in rows], 1, max_new_tokens, temperature, top_p,
+                          stop_ids=[self.tok.eos_id], should_stop=should_stop, seed=seed + start)
             for r, o in zip(rows, outs):
                 text = self._decode(o)
                 cuts = [text.find(s) for s in stop if s in text]
