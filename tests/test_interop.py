@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from minillama import hf
+from minillama import hf, hf_tokenizer
 from minillama.cli import main
 from minillama.data.pipeline import PackedData, tokenizer_fingerprint
 from minillama.model import ModelConfig, Transformer
@@ -107,7 +107,7 @@ def test_codellama_layout_keeps_the_published_ids(tmp_path):
 
 
 def test_spm_reader_agrees_with_sentencepiece(tok):
-    settings = hf.spm_settings(tok.sp.serialized_model_proto())
+    settings = hf_tokenizer.spm_settings(tok.sp.serialized_model_proto())
     assert len(settings["pieces"]) == tok.vocab_size
     for i in (0, tok.bos_id, tok.prefix_id, 300, tok.vocab_size - 1):
         piece, score, _ = settings["pieces"][i]
