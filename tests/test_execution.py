@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import textwrap
 import time
@@ -375,6 +376,7 @@ def test_the_benchmark_files_are_out_of_reach(humaneval):
 def test_the_jail_shows_only_the_system_and_the_standard_library(caps):
     if not any(c.startswith("read-only jail") for c in caps):
         pytest.skip("no jail on this machine (no mount namespace)")
+    python_top = Path(sysconfig.get_paths()["stdlib"]).parts[1]  # where the interpreter lives
     program = textwrap.dedent("""\
         import os, sys, site
         def view():
@@ -384,9 +386,8 @@ def test_the_jail_shows_only_the_system_and_the_standard_library(caps):
             return [p for d in sys.path for p in ([d] if d.endswith('-packages') else [])
                     if os.path.isdir(p) and os.listdir(p)]
         """)
-    out = job(program, "top, _ = view()\nassert set(top) <= {'bin', 'dev', 'etc', 'lib', 'lib32', 'lib64', "
-                       "'libx32', 'proc', 'root', 'sbin', 'tmp', 'usr', 'home', 'opt'}, top\n"
-                       "assert 'work' not in top\nassert packages() == []\n")
+    allowed = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr", python_top}
+    out = job(program, f"top, _ = view()\nassert set(top) <= {allowed!r}, top\nassert packages() == []\n")
     assert out["passed"], out
 
 
@@ -571,8 +572,17 @@ def test_the_parent_and_the_fork_server_survive():
 
 
 def test_the_candidate_holds_only_its_own_pipes():
-    out = job("import os\ndef fds():\n    return sorted(int(f) for f in os.listdir('/proc/self/fd'))\n",
-              "assert len(fds()) == 6, fds()\n")  # 0 1 2: /dev/null; its two pipes; the listing itself
+    program = textwrap.dedent("""\
+        import os
+        def fds():
+            found = []
+            for fd in range(1024):
+                try:
+                    os.fstat(fd); found.append(fd)
+                except OSError: pass
+            return found
+        """)
+    out = job(program, "assert len(fds()) == 5, fds()\n")  # 0 1 2: /dev/null; its two pipes
     assert out["passed"], out
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # the fork server (and so every sandboxed process) sees this environment and nothing else
+# (LD_LIBRARY_PATH only where the interpreter needs it to start)
 SERVER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}
 REPORT_SLACK_S = 10.0  # past the job's timeout, how long we wait for the fork server's report
 BOOTSTRAP = ("import sys; stdlib = list(sys.path); sys.path.insert(0, {root!r}); "
@@ -54,7 +55,8 @@ class _Server:
                 [sys.executable, "-I", "-S", "-c",
                  BOOTSTRAP.format(root=PACKAGE_ROOT, fd=theirs.fileno(),
                                   namespaces=os.environ.get(NAMESPACES_ENV, "1") != "0")],
-                pass_fds=(theirs.fileno(),), cwd="/", env=SERVER_ENV, stdin=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),), cwd="/", stdin=subprocess.DEVNULL,
+                env={**SERVER_ENV, **{k: v for k, v in os.environ.items() if k == "LD_LIBRARY_PATH"}},
                 stdout=subprocess.DEVNULL, stderr=None if debug else subprocess.DEVNULL,
                 start_new_session=True)
         finally:

@@ -106,6 +106,7 @@ def build_jail(jail: str, stdlib_dirs: list[str]) -> list[str]:
     # sources opened before the jail's tmpfs covers anything that might hold them
     sources = {d: os.open(d, os.O_PATH) for d in tops + extra if not os.path.islink(d)}
     devices = {n: os.open(f"/dev/{n}", os.O_PATH) for n in JAIL_DEVICES if os.path.exists(f"/dev/{n}")}
+    proc = os.open("/proc", os.O_PATH)
     masks = _package_dirs([d for d in tops + extra if not os.path.islink(d)])
     made = []
     try:
@@ -125,8 +126,13 @@ def build_jail(jail: str, stdlib_dirs: list[str]) -> list[str]:
         for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                              ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
             os.symlink(target, f"{jail}/dev/{name}")
-        for d in ("/dev/shm", "/proc", "/tmp"):
-            os.mkdir(jail + d, 0o755)
+        for d in ("/dev/shm", "/proc", "/tmp"):  # mount points (/tmp may exist: Python under /tmp)
+            os.makedirs(jail + d, 0o755, exist_ok=True)
+        # Without root, the kernel lets a job mount its own /proc only where a fully visible
+        # proc is mounted already: ours goes underneath, always covered by the job's (or, if
+        # that mount fails anyway, by an empty tmpfs)
+        mount(f"/proc/self/fd/{proc}", jail + "/proc", None, MS_BIND | MS_REC)
+        made.append(jail + "/proc")
         for m in masks:
             mount("tmpfs", jail + m, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
             made.append(jail + m)
@@ -135,7 +141,7 @@ def build_jail(jail: str, stdlib_dirs: list[str]) -> list[str]:
         libc.umount2(jail.encode(), 2)  # MNT_DETACH: leave /tmp as it was
         raise
     finally:
-        for fd in list(sources.values()) + list(devices.values()):
+        for fd in list(sources.values()) + list(devices.values()) + [proc]:
             os.close(fd)
     return masks
 
@@ -223,8 +229,12 @@ def enter_user_namespace(flags: int) -> None:
 
 
 def reset_process(keep: tuple[int, ...]) -> None:
-    """First thing in every forked child: the fork server's signal set-up undone, output to
-    /dev/null (a printed "passed" means nothing), every fd but ``keep`` closed."""
+    """First thing in every forked child: a session and process group of its own (``kill(0)``
+    and ``killpg`` reach a whole process group whatever the pid namespace: without root, the
+    fork server's group would be in reach of a program), the fork server's signal set-up
+    undone, output to /dev/null (a printed "passed" means nothing), every fd but ``keep``
+    closed."""
+    os.setsid()
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)

@@ -80,3 +80,12 @@ def status_of(status: int) -> dict:
     if os.WIFSIGNALED(status):
         return {"signal": os.WTERMSIG(status), "exit": None}
     return {"exit": os.WEXITSTATUS(status), "signal": None}
+
+
+def running(pid: int) -> bool:
+    """Whether our child ``pid`` has not exited yet (without reaping it)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:
+        return False
+

@@ -74,6 +74,9 @@ def enter_job(slot: dict, ctx: dict, keep: tuple[int, ...]) -> None:
     if slot["cgroup"]:
         with open(f"{slot['cgroup']}/cgroup.procs", "w") as f:
             f.write("0")
+    # our /proc files belong to the real root while we are non-dumpable (inherited from the
+    # fork server), which an unprivileged server's child is not: dumpable for this one write
+    jail.prctl(jail.PR_SET_DUMPABLE, 1)
     with open("/proc/self/oom_score_adj", "w") as f:
         f.write(OOM_FIRST)
     jail.prctl(jail.PR_SET_DUMPABLE, 0)

@@ -40,7 +40,8 @@ import time
 
 from . import cgroups, jail, roles, seccomp, slots
 from .cleanup import remove_tree
-from .pool import DEFAULT_JOB_MEMORY_MB, Job, Slot, kill, run_child, set_priority, status_of, write_line
+from .pool import (DEFAULT_JOB_MEMORY_MB, Job, Slot, kill, run_child, running, set_priority, status_of,
+                   write_line)
 
 CANDIDATE_GRACE_S = 0.5  # after the tester saw the candidate die: time to collect how it died
 IDLE_RELEASE_S = 30.0  # ready slots are given back after this long without a job
@@ -219,11 +220,12 @@ class Server:
                 jail.setns(self.own_pidns, jail.CLONE_NEWPID)
         return pid
 
-    def _forget(self, slot: Slot, role: str) -> None:
-        """The slot's ``role`` process was reaped: close its control socket."""
-        proc = getattr(slot, role)
+    def _forget(self, slot: Slot, role: str) -> str | None:
+        """The slot's ``role`` process was reaped: close its control socket; return what it
+        said there if its set-up failed."""
+        proc, text = getattr(slot, role), None
         if proc is None:
-            return
+            return None
         setattr(slot, role, None)
         ctl = proc[1]
         if role == "tester":
@@ -231,12 +233,13 @@ class Server:
             self.poller.unregister(ctl)
         try:  # a process whose set-up failed said why before it exited
             ctl.setblocking(False)
-            text = ctl.recv(4096)
-            if text and not text.isdigit():
-                self.setup_error = text.decode("utf-8", "replace")
+            said = ctl.recv(4096)
+            if said and not said.isdigit():
+                text = self.setup_error = said.decode("utf-8", "replace")
         except OSError:
             pass
         ctl.close()
+        return text
 
     def _drop(self, slot: Slot) -> None:
         """Kill a slot's processes; the slot is released once they are reaped."""
@@ -286,7 +289,14 @@ class Server:
         """fds: split mode [program, tests, result, status]; single [program, token, result, status]."""
         first, second, result_fd, status_fd = fds
         self.last_job = time.monotonic()
-        slot = self.ready.pop(0) if self.ready else self._new_slot()  # cold: the job waits
+        slot = None
+        while self.ready and slot is None:
+            slot = self.ready.pop(0)
+            if not all(running(pid) for pid in slot.pids()):  # a blank died: give the slot up
+                self._drop(slot)
+                slot = None
+        if slot is None:  # cold: the job waits for a slot's set-up
+            slot = self._new_slot()
         if slot is None:
             write_line(status_fd, {"error": f"sandbox set-up failed: {self.setup_error}"})
             for fd in fds:
@@ -370,10 +380,12 @@ class Server:
             slot, role = self.by_pid.pop(pid, (None, None))
             if slot is None:
                 continue  # an orphan that had been re-parented to us
-            self._forget(slot, role)
+            failed_setup = self._forget(slot, role)
             job = slot.job
             if job is not None:
                 name = "worker" if role == "candidate" and job.meta["mode"] == "single" else role
+                if failed_setup:  # says more than the broken pipe we may have met sending it the job
+                    job.error = f"set-up of the {name} failed: {failed_setup}"
                 if name in job.running:
                     self._judge_done(job, name, status_of(status))
             elif slot in self.ready:  # a waiting process died: the slot is broken
