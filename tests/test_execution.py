@@ -436,7 +436,7 @@ def new_sandbox_files(before: set) -> set:
     """Entries of the real temp dir that a job could have left (the machine is shared: other
     programs make temp files too)."""
     return {n for n in set(os.listdir(tempfile.gettempdir())) - before
-            if n.startswith("minillama-job-") or n in ("big", "d", "locked", "etc-link")}
+            if n.startswith("minillama-jobs-") or n in ("big", "d", "locked", "etc-link")}
 
 
 def test_job_files_are_capped_and_vanish():
@@ -910,6 +910,9 @@ def test_without_namespaces_jobs_still_clean_up(no_namespaces):
     assert any(c.startswith("no namespaces") for c in caps), caps
     if ROOT:  # the orphaned daemon was re-parented to the fork server, which killed it
         assert eventually(lambda: candidate_processes() == [])
+    jobs_dir = Path(execution.host._server.jobs_dir)
+    # after each job its directory went and the next job of the slot got an empty one
+    assert eventually(lambda: all(not any(d.iterdir()) for d in jobs_dir.iterdir()))
     execution.shutdown()
-    assert new_sandbox_files(before) == set()  # each job's directory on disk was removed
+    assert new_sandbox_files(before) == set() and not jobs_dir.exists()
 

@@ -19,9 +19,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+
+from .cleanup import remove_tree
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # the fork server (and so every sandboxed process) sees this environment and nothing else
@@ -29,7 +32,7 @@ PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 SERVER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}
 REPORT_SLACK_S = 10.0  # past the job's timeout, how long we wait for the fork server's report
 BOOTSTRAP = ("import sys; stdlib = list(sys.path); sys.path.insert(0, {root!r}); "
-             "from minillama.execution.startup import main; main({fd}, stdlib, {namespaces})")
+             "from minillama.execution.startup import main; main({fd}, stdlib, {namespaces}, {jobs_dir!r})")
 # "0": start fork servers without namespaces, as on a machine that offers none (for tests)
 NAMESPACES_ENV = "MINILLAMA_SANDBOX_NAMESPACES"
 
@@ -50,10 +53,14 @@ class _Server:
     def __init__(self):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         debug = os.environ.get("MINILLAMA_SANDBOX_DEBUG")  # "1": the server's stderr is ours
+        # where jobs keep their files on a machine without mount namespaces (else it stays
+        # empty); ours, so that it goes even if the server is killed outright
+        self.jobs_dir = tempfile.mkdtemp(prefix="minillama-jobs-")
+        os.chmod(self.jobs_dir, 0o711)
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c",
-                 BOOTSTRAP.format(root=PACKAGE_ROOT, fd=theirs.fileno(),
+                 BOOTSTRAP.format(root=PACKAGE_ROOT, fd=theirs.fileno(), jobs_dir=self.jobs_dir,
                                   namespaces=os.environ.get(NAMESPACES_ENV, "1") != "0")],
                 pass_fds=(theirs.fileno(),), cwd="/", stdin=subprocess.DEVNULL,
                 env={**SERVER_ENV, **{k: v for k, v in os.environ.items() if k == "LD_LIBRARY_PATH"}},
@@ -86,6 +93,7 @@ class _Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        remove_tree(self.jobs_dir)
 
 
 _server: _Server | None = None

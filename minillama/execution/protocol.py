@@ -115,7 +115,7 @@ def recv(fd: int, limit: int):
         return None
     n = int.from_bytes(head, "big")
     if n > limit:
-        raise ValueError(f"message of {n} bytes (limit {limit})")
+        raise ValueError(f"message of {n} bytes, over the limit of {limit}")
     body = read_exactly(fd, n)
     if body is None:
         return None

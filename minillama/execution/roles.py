@@ -32,6 +32,7 @@ from . import jail, seccomp
 from .protocol import MESSAGE_LIMIT, NotData, dumps, encode, read_all, recv, send, write_all
 
 OOM_FIRST = "1000"  # oom_score_adj: the kernel kills a job's process before anything else
+REPLY_LIMIT = 256 * 2**20  # bytes of one value from the candidate (HumanEval's are a few hundred)
 
 
 def _describe_exception(e: BaseException) -> str:
@@ -251,7 +252,8 @@ class _Link:
         try:
             reply = recv(self.reply_fd, self.limit)
         except Exception as e:
-            raise _Abort(f"the candidate process sent a malformed message {doing} ({type(e).__name__})")
+            what = str(e) if str(e).startswith("message of") else type(e).__name__
+            raise _Abort(f"the candidate process sent a malformed message {doing} ({what})")
         if reply is None:
             self.dead = f"candidate process died {doing}"
             raise CandidateDied(self.dead)
@@ -380,7 +382,7 @@ def _run_tests(job, tests_fd, result_fd, call_fd, reply_fd, _write) -> int:
     except BaseException as e:
         _write(result_fd, b"E" + f"test process: {e!r}".encode()[:MESSAGE_LIMIT])
         return 3
-    link = _Link(call_fd, reply_fd, job["memory_mb"] * 2**20)
+    link = _Link(call_fd, reply_fd, min(REPLY_LIMIT, job["memory_mb"] * 2**20))
     scope = {"__name__": "__main__", "__builtins__": builtins}
     try:
         exec(compile(part["trusted"], "<trusted>", "exec"), scope)

@@ -43,6 +43,7 @@ from .cleanup import remove_tree
 from .pool import (DEFAULT_JOB_MEMORY_MB, Job, Slot, kill, run_child, running, set_priority, status_of,
                    write_line)
 
+TESTER_RSS_MB = 200  # a tester holding more after its job is replaced
 CANDIDATE_GRACE_S = 0.5  # after the tester saw the candidate die: time to collect how it died
 IDLE_RELEASE_S = 30.0  # ready slots are given back after this long without a job
 MAX_READY = 16
@@ -51,8 +52,8 @@ DEFAULT_TMPFS_MB = 64
 
 class Server:
     def __init__(self, sock: socket.socket, namespaced: bool, jail_root: str | None, jail_ns: int | None,
-                 proc_ok: bool, notes: list[str]):
-        self.sock, self.namespaced, self.notes = sock, namespaced, notes
+                 proc_ok: bool, notes: list[str], jobs_dir: str):
+        self.sock, self.namespaced, self.notes, self.jobs_dir = sock, namespaced, notes, jobs_dir
         self.proc_ok = proc_ok  # /proc shows the pids we fork (needed by the polling fallback)
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC) if namespaced else None
         self.root = os.geteuid() == 0
@@ -180,7 +181,7 @@ class Server:
         """Fork what the slot lacks: a tester, a blank candidate (and, without a jail, a fresh
         work directory). False if a fork failed."""
         if self.ctx["jail"] is None and slot.workdir is None:
-            slot.workdir = tempfile.mkdtemp(prefix="minillama-job-")
+            slot.workdir = tempfile.mkdtemp(prefix="job-", dir=self.jobs_dir)
             if slot.uid is not None:
                 os.chown(slot.workdir, slot.uid, slot.uid)
         for role in ("tester", "candidate"):
@@ -461,10 +462,13 @@ class Server:
         self._report(job)
         slot.job = None
         self.busy.discard(slot)
+        # a job's data made the tester grow: give the slot up, so that no later job's memory
+        # cap pays for it
+        grown = slot.tester is not None and _rss_mb(slot.tester[0]) > TESTER_RSS_MB
         if slot.workdir:  # without a jail the job's files are on disk: a fresh directory
             remove_tree(slot.workdir)
             slot.workdir = None
-        if len(self.ready) + len(self.to_prepare) < self.target:
+        if not grown and len(self.ready) + len(self.to_prepare) < self.target:
             if slot.tester:
                 set_priority(slot.tester[0], os.SCHED_IDLE)
             self.to_prepare.append(slot)
@@ -490,3 +494,12 @@ class Server:
             self.dropping.add(slot)
             self._release_if_empty(slot)
         os._exit(0)
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, IndexError, ValueError):
+        return 0.0
+

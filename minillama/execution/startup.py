@@ -46,10 +46,11 @@ def _start_namespaces(sock: socket.socket, notes: list[str], wanted: bool) -> bo
     return True
 
 
-def main(sock_fd: int, stdlib_dirs: list[str], namespaces: bool = True) -> None:
+def main(sock_fd: int, stdlib_dirs: list[str], namespaces: bool, jobs_dir: str) -> None:
     """Entry point of the fork server process (see :mod:`.host` for how it is started).
     ``stdlib_dirs``: ``sys.path`` of ``python -I -S`` before the package was put on it;
-    ``namespaces=False``: behave as on a machine without them."""
+    ``namespaces=False``: behave as on a machine without them; ``jobs_dir``: the caller's
+    directory for the jobs' files where there is no jail."""
     sock = socket.socket(fileno=sock_fd)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     notes: list[str] = []
@@ -79,4 +80,4 @@ def main(sock_fd: int, stdlib_dirs: list[str], namespaces: bool = True) -> None:
         except ImportError:
             pass
     gc.freeze()  # children's collections skip these objects: fewer copy-on-write page faults
-    Server(sock, namespaced, jail_root, jail_ns, proc_ok, notes).run()
+    Server(sock, namespaced, jail_root, jail_ns, proc_ok, notes, jobs_dir).run()
