@@ -442,6 +442,8 @@ class Server:
             memory = self.memcg.usage(slot.cgroup)
         else:
             memory = {"peak_mb": round(job.peak_rss / 2**20, 1), "polled": True} if job.peak_rss else {}
+            if slot.cgroup:  # an uncapped cgroup still counts: the true peak, to measure the fallback
+                memory["cgroup_peak_mb"] = self.memcg.usage(slot.cgroup).get("peak_mb")
         report = {"isolation": self.notes, "timed_out": job.timed_out, "over_memory": job.over_memory, "memory": memory,
                   "error": job.error, **job.status}
         write_line(job.status_fd, report)
