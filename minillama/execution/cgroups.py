@@ -76,7 +76,7 @@ class Controller:
         return path
 
     def set_limit(self, path: str, limit_mb: int | None) -> None:
-        """Cap at ``limit_mb`` (None: no cap), and start counting the peak afresh."""
+        """Cap at ``limit_mb`` (None: no cap)."""
         if self.version == 2:
             self._write(path, "memory.max", "max" if limit_mb is None else str(limit_mb * 2**20))
             return
@@ -89,7 +89,11 @@ class Controller:
                 ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
         for name in names:
             self._write(path, name, limit)
-        self._write(path, "memory.max_usage_in_bytes", "0")
+
+    def reset_peak(self, path: str) -> None:
+        """Count the peak afresh, for the next job (cgroup v1; v2's memory.peak keeps counting)."""
+        if self.version == 1:
+            self._write(path, "memory.max_usage_in_bytes", "0")
 
     @staticmethod
     def join(path: str) -> None:

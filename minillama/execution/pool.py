@@ -24,6 +24,7 @@ class Slot:
         self.tester: tuple[int, socket.socket] | None = None
         self.job: Job | None = None
         self.workdir: str | None = None
+        self.limit_mb: int | None = DEFAULT_JOB_MEMORY_MB  # what its cgroup is capped at
 
     def info(self) -> dict:
         return {"uid": self.uid, "test_uid": self.test_uid, "cgroup": self.cgroup, "workdir": self.workdir}

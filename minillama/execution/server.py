@@ -69,7 +69,7 @@ class Server:
         self.busy: set[Slot] = set()  # slots with a job
         self.dropping: set[Slot] = set()  # slots whose processes we killed: released once reaped
         self.by_pid: dict[int, tuple[Slot, str]] = {}
-        self.target = 2  # ready slots to keep: grows with the number of jobs seen at once
+        self.target = 2  # slots to keep, busy or not: the most jobs seen at once, plus one
         self.to_prepare: list[Slot] = []  # slots whose next blanks are forked when we are idle
         self.last_job = time.monotonic()
         self.next_poll = 0.0
@@ -102,7 +102,7 @@ class Server:
         self._replenish()
         while True:
             events = self.poller.poll(0)
-            idle = not events and bool(self.to_prepare or len(self.ready) < self.target)
+            idle = not events and bool(self.to_prepare or self._slots() < self.target)
             if not events and not idle:
                 events = self.poller.poll(self._wait_ms())
             for fd, _ in events:
@@ -261,9 +261,13 @@ class Server:
                 os.close(slot.lock_fd)
                 slot.lock_fd = None
 
+    def _slots(self) -> int:
+        """Slots we keep: ready, being prepared, or busy (a busy slot comes back)."""
+        return len(self.ready) + len(self.to_prepare) + len(self.busy)
+
     def _replenish(self) -> None:
         """At start-up: make ``target`` slots ready now."""
-        while len(self.ready) < self.target:
+        while self._slots() < self.target:
             slot = self._new_slot()
             if slot is None:
                 return
@@ -281,7 +285,7 @@ class Server:
         else:
             slot = self._new_slot()
             if slot is None:  # no uid slot or fork failed: try again with the next job
-                self.target = len(self.ready)
+                self.target = self._slots()
             else:
                 self.ready.append(slot)
 
@@ -314,7 +318,11 @@ class Server:
             for pid in slot.pids():  # from preparing at idle priority to work
                 set_priority(pid, os.SCHED_OTHER)
             if slot.cgroup:
-                self.memcg.set_limit(slot.cgroup, None if job.polled else meta["job_memory_mb"])
+                limit = None if job.polled else meta["job_memory_mb"]
+                if limit != slot.limit_mb:
+                    self.memcg.set_limit(slot.cgroup, limit)
+                    slot.limit_mb = limit
+                self.memcg.reset_peak(slot.cgroup)
             cctl, tctl = slot.candidate[1], slot.tester[1]
             if meta["mode"] == "split":
                 call_r, call_w = os.pipe()
@@ -470,7 +478,7 @@ class Server:
         if slot.workdir:  # without a jail the job's files are on disk: a fresh directory
             remove_tree(slot.workdir)
             slot.workdir = None
-        if not grown and len(self.ready) + len(self.to_prepare) < self.target:
+        if not grown and self._slots() < self.target:  # (this slot no longer counts as busy)
             if slot.tester:
                 set_priority(slot.tester[0], os.SCHED_IDLE)
             self.to_prepare.append(slot)
