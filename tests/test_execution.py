@@ -762,6 +762,31 @@ def test_a_reserved_uid_slot_is_refused_to_other_processes():
     assert free.stdout.strip() == "False", free.stderr
 
 
+def test_a_fork_of_the_caller_does_not_stall_jobs(monkeypatch):
+    """Another thread of the caller forks (as multiprocessing does) at the worst moment: right
+    after a job was handed to the fork server, while the caller still holds the pipe ends it
+    is about to close. The child must not keep them, or the job would wait for it to exit."""
+    children = []
+    submit = execution.host._Server.submit
+
+    def submit_then_fork(self, meta, fds):
+        submit(self, meta, fds)
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(3)
+            os._exit(0)
+        children.append(pid)
+
+    monkeypatch.setattr(execution.host._Server, "submit", submit_then_fork)
+    try:
+        outs = [job("def f():\n    return 1\n", "assert f() == 1\n") for _ in range(3)]
+    finally:
+        for pid in children:
+            os.waitpid(pid, 0)
+    assert all(o["passed"] for o in outs), outs
+    assert max(o["seconds"] for o in outs) < 2.5  # a child holding a pipe end holds it 3 s
+
+
 # --- every job gets one verdict ---------------------------------------------------------------
 
 def test_every_job_gets_exactly_one_verdict():

@@ -118,16 +118,27 @@ def _restart_server(broken: _Server) -> None:
     broken.stop(kill=True)
 
 
+_in_flight: set[int] = set()  # our ends of running jobs' pipes
+_in_flight_lock = threading.Lock()
+
+
 def _forget_server_in_child() -> None:
-    """A fork of the caller must not share its fork server: its jobs would be mixed with ours
-    on one socket. The child starts its own when it needs one."""
-    global _server, _server_lock
+    """A fork of the caller (another thread's ``os.fork``, a multiprocessing worker) must not
+    share its fork server, whose jobs would be mixed with ours on one socket, nor keep our
+    jobs' pipe ends, whose end-of-file tells a job's processes and us that a side is done."""
+    global _server, _server_lock, _in_flight_lock
     if _server is not None:
         try:
             _server.sock.close()
         except OSError:
             pass
-    _server, _server_lock = None, threading.Lock()
+    for fd in list(_in_flight):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _in_flight.clear()
+    _server, _server_lock, _in_flight_lock = None, threading.Lock(), threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_server_in_child)
@@ -167,7 +178,7 @@ def _write_pipes(todo: dict[int, bytes], deadline: float) -> None:
                 done = True
             if done:
                 del views[fd]
-                os.close(fd)
+                _close(fd)
                 todo.pop(fd)
 
 
@@ -283,14 +294,16 @@ def _run(program, tests, timeout, limits, trusted, entry_point, full_report) -> 
     else:
         first = {"program": program, "tests": tests}
         second = token
-    pipes = [os.pipe() for _ in range(4)]  # program, tests or token, result, status: (read, write)
-    open_fds = {fd for pair in pipes for fd in pair}
+    with _in_flight_lock:  # so that a fork in another thread cannot keep a copy
+        pipes = [os.pipe() for _ in range(4)]  # program, tests or token, result, status: (read, write)
+        open_fds = {fd for pair in pipes for fd in pair}
+        _in_flight.update(open_fds)
     (prog_r, prog_w), (second_r, second_w), (result_r, result_w), (status_r, status_w) = pipes
     server = _get_server()
     try:
         server.submit(meta, [prog_r, second_r, result_w, status_w])
         for fd in (prog_r, second_r, result_w, status_w):
-            os.close(fd)
+            _close(fd)
             open_fds.discard(fd)
         deadline = time.monotonic() + timeout + REPORT_SLACK_S
         todo = {prog_w: json.dumps(first).encode(), second_w: second.encode()}
@@ -318,7 +331,13 @@ def _run(program, tests, timeout, limits, trusted, entry_point, full_report) -> 
         return report, result, token.encode()
     finally:
         for fd in open_fds:
-            os.close(fd)
+            _close(fd)
+
+
+def _close(fd: int) -> None:
+    with _in_flight_lock:
+        _in_flight.discard(fd)
+        os.close(fd)
 
 
 def _job_notes(meta: dict, report: dict) -> list[str]:
