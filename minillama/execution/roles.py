@@ -1,10 +1,11 @@
 """What each sandboxed process does, from the fork until it exits. Standard library only.
 
-* the **candidate**: pid 1 of the job's own pid namespace. Still privileged, it joins the
-  job's cgroup and enters the job's mount and IPC namespaces and filesystem (the jail, a
-  private tmpfs, its own /proc); then it receives the program from the caller over its own
-  pipe, drops to the job's uid, installs the seccomp filter, runs the program, and serves
-  calls from the tester as plain data (:mod:`.protocol`). Its exit, however it comes, takes
+* the **candidate**: pid 1 of the job's own pid namespace, forked as a *blank* before its
+  job exists. Still privileged, it joins its slot's cgroup and enters the job's mount and IPC
+  namespaces and filesystem (the jail, a private tmpfs, its own /proc), then waits. Given a
+  job (its limits and pipe ends, from the fork server), it receives the program from the
+  caller over its own pipe, drops to the slot's uid, installs the seccomp filter, runs the
+  program, and serves calls from the tester as plain data (:mod:`.protocol`). Its exit, however it comes, takes
   every process of its pid namespace with it. Being pid 1, signals it sends itself whose
   default action is to terminate are ignored (``os.kill(os.getpid(), SIGKILL)`` does nothing);
   crashes, ``os._exit`` and our SIGKILL end it as usual;
