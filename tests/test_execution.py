@@ -689,6 +689,7 @@ CHILDREN_HOLD_MEMORY = textwrap.dedent("""\
         while time.time() < end and got < n:
             try: got += len(os.read(r, 16))
             except BlockingIOError: time.sleep(0.01)
+        time.sleep(1)  # all of it held for a second: time enough for the fallback to look
         return got
     """)
 
