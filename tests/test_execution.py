@@ -899,16 +899,17 @@ def test_check_file_uses_split_mode_and_says_when_it_does_not(tmp_path):
         check_file(str(program), timeout=-1)
 
 
-def test_check_command_errors_are_clear(tmp_path, capsys):
-    from minillama.__main__ import main
-    assert main(["check", str(tmp_path / "missing.py")]) == 2
-    assert "does not exist" in capsys.readouterr().err
-    program = tmp_path / "p.py"
-    program.write_text("x = 1\n")
-    assert main(["check", str(program), "--timeout", "-1"]) == 2
-    assert "positive" in capsys.readouterr().err
-    assert main(["check", str(program), "--single-process"]) == 0
-    assert "forged" in capsys.readouterr().err
+def test_check_command_uses_split_mode_and_warns_otherwise(tmp_path, capsys):
+    """(Its argument errors are tested with the other commands' in test_cli.py.)"""
+    from minillama.cli import main
+    program, tests = tmp_path / "p.py", tmp_path / "t.py"
+    program.write_text("def double(x):\n    return 2 * x\n")
+    tests.write_text("assert double(2) == 4\n")
+    assert main(["check", str(program), "--tests", str(tests)]) == 0
+    out = capsys.readouterr()
+    assert "tests in a separate process" in out.out and "WARNING" not in out.err
+    assert main(["check", str(program), "--tests", str(tests), "--single-process"]) == 0
+    assert "could have forged" in capsys.readouterr().err
 
 
 # --- a machine without namespaces ---------------------------------------------------------------
