@@ -60,7 +60,8 @@ def _untrusted_from_here(job: dict, uid: int | None) -> None:
     if job["seccomp"]:
         seccomp.install()
     sys.setrecursionlimit(10000)
-    sys.set_int_max_str_digits(0)  # big ints cross the pipe as decimal text
+    if hasattr(sys, "set_int_max_str_digits"):  # 3.10.7+: big ints cross the pipe as decimal text
+        sys.set_int_max_str_digits(0)
     random.seed()  # preloaded by the fork server: do not share its state
 
 
@@ -348,7 +349,8 @@ def tester_loop(slot: dict, ctl_fd: int) -> None:
         jail.prctl(jail.PR_SET_DUMPABLE, 0)
         signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         sys.setrecursionlimit(10000)
-        sys.set_int_max_str_digits(0)
+        if hasattr(sys, "set_int_max_str_digits"):
+            sys.set_int_max_str_digits(0)
     except BaseException as e:
         _setup_failed(ctl_fd, e)
     sock = socket.socket(fileno=ctl_fd)
