@@ -788,6 +788,28 @@ def test_a_fork_of_the_caller_does_not_stall_jobs(monkeypatch):
     assert max(o["seconds"] for o in outs) < 2.5  # a child holding a pipe end holds it 3 s
 
 
+KILLED_CALLER = textwrap.dedent("""\
+    import json, os, signal
+    from minillama.execution import host, run_program
+    out = run_program("def f():\\n    return 1\\n", "assert f() == 1\\n", trusted="")
+    print(json.dumps({"passed": out["passed"], "server": host._server.proc.pid,
+                      "jobs_dir": host._server.jobs_dir}), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+    """)
+
+
+@pytest.mark.parametrize("namespaces", ["1", "0"])
+def test_a_caller_killed_outright_leaves_nothing(namespaces):
+    """The caller dies by SIGKILL (no atexit): its fork server sees the socket close, kills
+    its jobs, gives back its slots and removes the jobs' directory."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), **{execution.host.NAMESPACES_ENV: namespaces})
+    out = subprocess.run([sys.executable, "-c", KILLED_CALLER], capture_output=True, text=True, env=env, timeout=60)
+    info = json.loads(out.stdout.strip().splitlines()[-1])
+    assert info["passed"]
+    assert eventually(lambda: not os.path.exists(f"/proc/{info['server']}"))
+    assert eventually(lambda: not os.path.exists(info["jobs_dir"]))
+
+
 # --- every job gets one verdict ---------------------------------------------------------------
 
 def test_every_job_gets_exactly_one_verdict():

@@ -155,6 +155,20 @@ class Controller:
             return []
         return [int(n[len(PREFIX):]) for n in names if n.startswith(PREFIX) and n[len(PREFIX):].isdigit()]
 
+    def remove_stale(self, try_reserve) -> None:
+        """Remove the cgroups of slots nobody holds (``try_reserve(k)``: the slot's lock
+        descriptor, or None if taken), left by a fork server that was killed outright; their
+        processes died with its pid namespace."""
+        for k in self.slots_left():
+            try:
+                fd = try_reserve(k)
+            except OSError:
+                return
+            if fd is not None:
+                self.kill(self.path(k))
+                self.remove(self.path(k))
+                os.close(fd)
+
     def remove(self, path: str) -> bool:
         """rmdir; False while processes remain (the caller kills them and tries again)."""
         try:

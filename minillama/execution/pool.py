@@ -90,3 +90,11 @@ def running(pid: int) -> bool:
     except ChildProcessError:
         return False
 
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` in MB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, IndexError, ValueError):
+        return 0.0

@@ -40,8 +40,8 @@ import time
 
 from . import cgroups, jail, roles, seccomp, slots
 from .cleanup import remove_tree
-from .pool import (DEFAULT_JOB_MEMORY_MB, Job, Slot, kill, run_child, running, set_priority, status_of,
-                   write_line)
+from .pool import (DEFAULT_JOB_MEMORY_MB, Job, Slot, kill, rss_mb, run_child, running, set_priority,
+                   status_of, write_line)
 
 TESTER_RSS_MB = 200  # a tester holding more after its job is replaced
 CANDIDATE_GRACE_S = 0.5  # after the tester saw the candidate die: time to collect how it died
@@ -52,8 +52,9 @@ DEFAULT_TMPFS_MB = 64
 
 class Server:
     def __init__(self, sock: socket.socket, namespaced: bool, jail_root: str | None, jail_ns: int | None,
-                 proc_ok: bool, notes: list[str], jobs_dir: str):
+                 proc_ok: bool, notes: list[str], jobs_dir: str, jobs_dir_handle: str):
         self.sock, self.namespaced, self.notes, self.jobs_dir = sock, namespaced, notes, jobs_dir
+        self.jobs_dir_handle = jobs_dir_handle  # the same directory, reachable under the jail too
         self.proc_ok = proc_ok  # /proc shows the pids we fork (needed by the polling fallback)
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC) if namespaced else None
         self.root = os.geteuid() == 0
@@ -80,23 +81,10 @@ class Server:
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
 
-    def _remove_stale_cgroups(self) -> None:
-        """A fork server that was killed outright could not remove its slots' cgroups: remove
-        those whose slot nobody holds now (their processes died with that server's pid
-        namespace)."""
-        for k in self.memcg.slots_left() if self.memcg else []:
-            try:
-                fd = slots.try_reserve(k)
-            except OSError:
-                return
-            if fd is not None:
-                self.memcg.kill(self.memcg.path(k))
-                self.memcg.remove(self.memcg.path(k))
-                os.close(fd)
-
     # --- the loop -----------------------------------------------------------------------
     def run(self) -> None:
-        self._remove_stale_cgroups()
+        if self.memcg:  # left by a fork server that was killed outright
+            self.memcg.remove_stale(slots.try_reserve)
         self.poller.register(self.sock, select.POLLIN)
         self.poller.register(self.wake_r, select.POLLIN)
         self._replenish()
@@ -474,7 +462,7 @@ class Server:
         self.busy.discard(slot)
         # a job's data made the tester grow: give the slot up, so that no later job's memory
         # cap pays for it
-        grown = slot.tester is not None and _rss_mb(slot.tester[0]) > TESTER_RSS_MB
+        grown = slot.tester is not None and rss_mb(slot.tester[0]) > TESTER_RSS_MB
         if slot.workdir:  # without a jail the job's files are on disk: a fresh directory
             remove_tree(slot.workdir)
             slot.workdir = None
@@ -503,13 +491,5 @@ class Server:
             slot.candidate = slot.tester = None
             self.dropping.add(slot)
             self._release_if_empty(slot)
+        remove_tree(self.jobs_dir_handle)  # the caller removes it too: whichever of us is left does
         os._exit(0)
-
-
-def _rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, IndexError, ValueError):
-        return 0.0
-

@@ -53,6 +53,9 @@ def main(sock_fd: int, stdlib_dirs: list[str], namespaces: bool, jobs_dir: str) 
     directory for the jobs' files where there is no jail."""
     sock = socket.socket(fileno=sock_fd)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    # the jail will cover /tmp in our mount namespace: keep a way to the jobs' directory
+    parent = os.open(os.path.dirname(jobs_dir) or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    jobs_dir_handle = f"/proc/self/fd/{parent}/{os.path.basename(jobs_dir)}"
     notes: list[str] = []
     namespaced = _start_namespaces(sock, notes, namespaces)
     jail_root, jail_ns, proc_ok = None, None, True
@@ -80,4 +83,4 @@ def main(sock_fd: int, stdlib_dirs: list[str], namespaces: bool, jobs_dir: str) 
         except ImportError:
             pass
     gc.freeze()  # children's collections skip these objects: fewer copy-on-write page faults
-    Server(sock, namespaced, jail_root, jail_ns, proc_ok, notes, jobs_dir).run()
+    Server(sock, namespaced, jail_root, jail_ns, proc_ok, notes, jobs_dir, jobs_dir_handle).run()
