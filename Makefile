@@ -14,6 +14,8 @@ PROFILE ?= $(or $(MINILLAMA_PROFILE),cpu)
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 TORCH_SPEC ?= $(if $(HAS_GPU),torch,torch==2.13.0)
 TORCH_INDEX ?= $(if $(HAS_GPU),,--extra-index-url=https://download.pytorch.org/whl/cpu)
+# an unreachable index (an offline machine with a local wheel mirror) costs seconds, not minutes of retries
+PIP_NET ?= --retries 1 --timeout 10
 
 .PHONY: help setup test test-fast reproduce lab bench student clean
 .DEFAULT_GOAL := help
@@ -31,7 +33,7 @@ help:  ## list the targets
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(PIP_NET) $(TORCH_INDEX) "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[dev]"
 	@touch $@
 
