@@ -55,6 +55,7 @@ student: setup  ## students' copies of the notebooks (solutions removed) -> stud
 bench: setup  ## speed benchmarks (ratios against named baselines)
 	$(PY) bench/bench_model.py
 	$(PY) bench/bench_train.py
+	$(PY) bench/bench_sampling.py --threads 1 --clock cpu
 	$(PY) bench/bench_execution.py
 
 clean:  ## remove caches and generated data
