@@ -9,11 +9,35 @@ mask, and no padding token ever enters attention.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import torch
 
 from minillama.model import Transformer
+
+
+def check_decoding(model: Transformer, prompts: Sequence[Sequence[int]], max_new_tokens: int,
+                   temperature: float, top_p: float) -> None:
+    """Refuse bad decoding settings before any work, saying what to use instead (shared by
+    :func:`generate` and :func:`minillama.sampling.sample`)."""
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 is greedy), got {temperature!r}")
+    if not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+        raise ValueError(f"top_p must lie in (0, 1] (1 keeps every token), got {top_p!r}")
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise ValueError("every prompt needs at least one token (start it with BOS)")
+    vocab = model.cfg.vocab_size
+    if any(t < 0 or t >= vocab for p in prompts for t in p):
+        raise ValueError(f"prompt token ids must lie in [0, {vocab}): the tokenizer does not match the model "
+                         f"(check tokenizer.check_compatible(model.cfg.vocab_size))")
+    longest = max(len(p) for p in prompts)
+    if longest + max_new_tokens > model.cfg.max_seq_len:
+        raise ValueError(f"a prompt of {longest} tokens plus max_new_tokens={max_new_tokens} exceeds the model's "
+                         f"context of {model.cfg.max_seq_len} tokens (cfg.max_seq_len); shorten the prompt or ask "
+                         f"for at most {max(model.cfg.max_seq_len - longest, 0)} new tokens")
 
 
 def sample_next(logits: torch.Tensor, temperature: float = 0.0, top_p: float = 1.0,
@@ -43,12 +67,8 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
     ``should_stop(row, new_tokens)`` returns True (e.g. a stop string appeared; checked
     after each token, the tokens so far are kept).
     """
-    if not prompts or any(len(p) == 0 for p in prompts):
-        raise ValueError("every prompt needs at least one token (start it with BOS)")
+    check_decoding(model, prompts, max_new_tokens, temperature, top_p)
     device = model.tok_embeddings.weight.device
-    vocab = model.cfg.vocab_size
-    if any(t < 0 or t >= vocab for p in prompts for t in p):
-        raise ValueError(f"prompt token ids must lie in [0, {vocab}); does the tokenizer match the model?")
     B, lens = len(prompts), [len(p) for p in prompts]
     total = max(lens) + max_new_tokens
     tokens = torch.zeros(B, total, dtype=torch.long, device=device)

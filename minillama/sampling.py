@@ -42,8 +42,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from minillama.generate import truncate_at_stop
+from minillama.generate import check_decoding, truncate_at_stop
 from minillama.model import KVCache, Transformer
+from minillama.tokenizer import check_model_tokenizer
 
 _MASK32 = 0xFFFFFFFF
 TOP_K_FIRST = 64  # the nucleus is looked for among the top 64 first: ~1/10 the cost of sorting 4,096 logits
@@ -149,14 +150,9 @@ def sample(model: Transformer, prompts: Sequence[Sequence[int]], n: int = 1, max
     With a fixed seed, a caller that splits a prompt's samples over several calls passes
     ``offset`` so that the calls draw different samples.
     """
-    if n < 1 or max_rows < 1 or max_new_tokens < 0:
-        raise ValueError(f"need n >= 1, max_rows >= 1 and max_new_tokens >= 0 (got {n}, {max_rows}, "
-                         f"{max_new_tokens})")
-    if not prompts or any(len(p) == 0 for p in prompts):
-        raise ValueError("every prompt needs at least one token (start it with BOS)")
-    vocab = model.cfg.vocab_size
-    if any(t < 0 or t >= vocab for p in prompts for t in p):
-        raise ValueError(f"prompt token ids must lie in [0, {vocab}); does the tokenizer match the model?")
+    if n < 1 or max_rows < 1:
+        raise ValueError(f"need n >= 1 and max_rows >= 1 (got {n}, {max_rows})")
+    check_decoding(model, prompts, max_new_tokens, temperature, top_p)
     if seed is None:
         seed = int(torch.randint(0, 2 ** 62, (1,)))
     outs: list[list[int]] = [[] for _ in range(len(prompts) * n)]
@@ -465,6 +461,7 @@ def text_sampler(model: Transformer, tok, context: int | None = None, max_rows: 
     each cut at its first stop string. A prompt is ``[BOS] + encode(prompt)``, trimmed from
     the left to fit ``context`` tokens (the model's ``max_seq_len``) with room for the answer;
     a sample also ends at EOS / EOT (``stop_ids``)."""
+    check_model_tokenizer(model, tok)
     context = context or model.cfg.max_seq_len
     ends = list(stop_ids) if stop_ids is not None else [tok.eos_id, tok.eot_id]
 

@@ -256,6 +256,13 @@ def check_compatible(tokenizer: Tokenizer, vocab_size: int) -> None:
             "trained with, or build the model with vocab_size=len(tokenizer).")
 
 
+def check_model_tokenizer(model, tokenizer) -> None:
+    """Where a model and a tokenizer meet (decoding, evaluation): refuse a mismatched pair up front.
+    Tokenizer stand-ins without a SentencePiece model (tests' toys) are not checked."""
+    if isinstance(tokenizer, Tokenizer) and model is not None:
+        check_compatible(tokenizer, model.cfg.vocab_size)
+
+
 # --- cached tokenizer per profile --------------------------------------------------------
 
 

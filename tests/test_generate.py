@@ -57,8 +57,29 @@ def test_sampling_is_reproducible_with_a_seed_and_respects_top_p(model):
 def test_bad_prompts_are_refused(model):
     with pytest.raises(ValueError, match="at least one token"):
         generate(model, [[]], 4)
-    with pytest.raises(ValueError, match="tokenizer match the model"):
+    with pytest.raises(ValueError, match="tokenizer does not match the model"):
         generate(model, [[1, 10_000]], 4)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(max_new_tokens=-1), "max_new_tokens must be an integer >= 0"),
+    (dict(max_new_tokens=2.5), "max_new_tokens must be an integer"),
+    (dict(temperature=float("nan")), "temperature must be a finite number"),
+    (dict(temperature=-0.5), "temperature must be a finite number >= 0"),
+    (dict(top_p=0.0), "top_p must lie in"),
+    (dict(top_p=1.5), "top_p must lie in"),
+    (dict(max_new_tokens=10_000), "exceeds the model's context"),
+])
+def test_bad_decoding_settings_are_refused_in_both_decoders(model, kwargs, words):
+    from minillama.sampling import sample
+
+    args = dict(max_new_tokens=4, temperature=0.8, top_p=0.9)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=words):
+        generate(model, [[1, 2]], args["max_new_tokens"], args["temperature"], args["top_p"])
+    with pytest.raises(ValueError, match=words):
+        sample(model, [[1, 2]], n=2, max_new_tokens=args["max_new_tokens"], temperature=args["temperature"],
+               top_p=args["top_p"])
 
 
 def test_truncate_at_stop():

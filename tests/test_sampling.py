@@ -171,7 +171,7 @@ def test_batch_generator_returns_the_stop_id(model):
 def test_bad_arguments_are_refused(model):
     with pytest.raises(ValueError, match="at least one token"):
         sample(model, [[]], max_new_tokens=4)
-    with pytest.raises(ValueError, match="tokenizer match the model"):
+    with pytest.raises(ValueError, match="tokenizer does not match the model"):
         sample(model, [[1, 600]], max_new_tokens=4)
     with pytest.raises(ValueError, match="n >= 1"):
         sample(model, [[1]], n=0)

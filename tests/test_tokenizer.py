@@ -130,3 +130,16 @@ def test_build_tokenizer_caches_by_corpus_and_settings(tmp_path):
     assert build_tokenizer(texts, 410, tmp_path).path != a.path
     assert build_tokenizer(texts[:-1], 400, tmp_path).path != a.path
     assert a.path.with_suffix(".json").is_file()
+
+
+def test_a_mismatched_model_and_tokenizer_are_refused_where_they_meet():
+    from minillama.evaluation.course_models import infill_middles
+    from minillama.model import ModelConfig, Transformer
+    from minillama.sampling import text_sampler
+
+    tok = tiny_tokenizer()
+    model = Transformer(ModelConfig.from_name("debug", vocab_size=len(tok) - 8))
+    with pytest.raises(TokenizerError, match="model's vocab_size"):
+        text_sampler(model, tok)
+    with pytest.raises(TokenizerError, match="model's vocab_size"):
+        infill_middles(model, tok, [])

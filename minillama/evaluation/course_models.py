@@ -38,6 +38,7 @@ from minillama.fim import cut_at_stop, infilling_prompt
 from minillama.healing import heal_prompt, healed_start, model_next_logits, token_boundaries
 from minillama.generate import generate, truncate_at_stop
 from minillama.sampling import batch_generator, text_sampler
+from minillama.tokenizer import check_model_tokenizer
 
 # (prompts ids, max_new_tokens, stop_ids) -> new ids per prompt (stop token may be included)
 BatchGenerate = Callable[[list[list[int]], int, list[int]], list[list[int]]]
@@ -48,6 +49,7 @@ BatchGenerate = Callable[[list[list[int]], int, list[int]], list[list[int]]]
 def text_generator(model, tok, context: int | None = None) -> Generate:
     """Like :func:`minillama.generate.completion_fn`, but the prompt is trimmed from the left to
     fit ``context`` tokens (the model's ``max_seq_len`` by default) with room for the answer."""
+    check_model_tokenizer(model, tok)
     context = context or model.cfg.max_seq_len
 
     def run(prompts: list[str], *, temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 256,
@@ -175,6 +177,7 @@ def infill_middles(model, tok, tasks: Sequence[dict], spm: bool = False, heal_to
     with ``heal_tokens`` the last token of ``enc(prefix)`` is removed from the prompt and
     regenerated under the healing constraint (needs ``model``); the middle is then the
     generated text after that token's text."""
+    check_model_tokenizer(model, tok)
     stop_ids = [tok.eot_id, tok.eos_id]
     gen = generate_fn or model_batch_generate(model)
     context = context or (model.cfg.max_seq_len if model is not None else 10**9)

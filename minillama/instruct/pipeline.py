@@ -27,6 +27,7 @@ from minillama.instruct.formats import (B_INST, B_TESTS, E_CODE, E_TESTS, assemb
                                         solution_head, solution_prompt, tests_prompt)
 from minillama.instruct.tasks import Task, generate_tasks
 from minillama.sampling import sample
+from minillama.tokenizer import check_model_tokenizer
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class LM:
     the token boundaries it was trained on."""
 
     def __init__(self, model, tokenizer, batch_size: int = 32):
+        check_model_tokenizer(model, tokenizer)
         self.model, self.tok, self.batch_size = model, tokenizer, batch_size
 
     def prompt_ids(self, instruction: str, head: str) -> list[int]:

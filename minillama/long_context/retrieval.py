@@ -20,6 +20,7 @@ import torch
 
 from minillama.model import Transformer
 from minillama.progress import progress
+from minillama.tokenizer import check_model_tokenizer
 
 
 FUNCTION_TEMPLATE = ('def my_function() -> int:\n'
@@ -122,6 +123,7 @@ def score_two_digit(model: Transformer, tokenizer, prompt: str) -> torch.Tensor:
     The prompt ends in a space, which our tokenizer encodes as a final ``▁`` piece followed by
     one token per digit, exactly as in ``prompt + "42"``.
     """
+    check_model_tokenizer(model, tokenizer)
     ids = tokenizer.encode(prompt, bos=True)
     digit = [tokenizer.piece_to_id(str(d)) for d in range(10)]
     probe = tokenizer.encode(prompt + "42", bos=True)
