@@ -159,6 +159,29 @@ def load_state_checked(model: Transformer, state: dict[str, torch.Tensor], sourc
     return model
 
 
+def read_json(path: Path, needed: tuple[str, ...] = ()) -> dict:
+    """A JSON config file, or an error that names the file and what is wrong with it."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}): the file is damaged; "
+                         f"copy it again from where the model came from") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} cannot be read: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds a JSON {type(data).__name__}, not an object of settings")
+    missing = [k for k in needed if k not in data]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(repr(k) for k in missing)}: it is not a complete Llama "
+                         f"config (an HF config.json names hidden_size, num_hidden_layers, "
+                         f"num_attention_heads, intermediate_size and vocab_size)")
+    return data
+
+
+HF_CONFIG_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
+META_PARAMS_KEYS = ("dim", "n_layers", "n_heads")
+
+
 def _checkpoint_folder(directory: Path, config_name: str, weights_glob: str, kind: str) -> tuple[dict, list[Path]]:
     """The parsed config file and the weight files of a checkpoint folder, or a clear error."""
     config_path = directory / config_name
@@ -167,7 +190,7 @@ def _checkpoint_folder(directory: Path, config_name: str, weights_glob: str, kin
     files = sorted(directory.glob(weights_glob))
     if not files:
         raise FileNotFoundError(f"{directory} has no {weights_glob} weights")
-    return json.loads(config_path.read_text()), files
+    return read_json(config_path, META_PARAMS_KEYS if config_name == "params.json" else ()), files
 
 
 def _model_with_state(cfg: ModelConfig, state: dict[str, torch.Tensor], device, dtype, source: str) -> Transformer:
@@ -186,7 +209,7 @@ def is_run_dir(directory: str | Path) -> bool:
     if not ((directory / "ckpt.pt").is_file() or (directory / "ckpt.prev.pt").is_file()):
         return False
     try:
-        config = json.loads((directory / "config.json").read_text())
+        config = read_json(directory / "config.json")
     except (OSError, ValueError):
         return False
     return isinstance(config, dict) and "model" in config and "train" in config
@@ -199,7 +222,7 @@ def _hf_weight_files(directory: Path) -> list[Path]:
                                 ("pytorch_model.bin.index.json", "pytorch_model*.bin")):
         index = directory / index_name
         if index.is_file():
-            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            names = sorted(set(read_json(index, ("weight_map",))["weight_map"].values()))
             missing = [n for n in names if not (directory / n).is_file()]
             if missing:
                 raise FileNotFoundError(f"{directory}: {index_name} names shards that are missing: {missing[:3]}")
@@ -212,13 +235,20 @@ def _hf_weight_files(directory: Path) -> list[Path]:
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as e:  # SafetensorError: truncated or damaged file
+            raise ValueError(f"{path} cannot be read as safetensors ({str(e).splitlines()[0][:160]}): the file is "
+                             f"truncated or damaged; copy it again") from None
     # weights_only: a .bin is a pickle, and a crafted one would run code on a plain torch.load
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise ValueError(f"{path} holds objects other than tensors; minillama refuses to load it, since "
                          f"loading it could run code ({str(e).splitlines()[0][:200]})") from None
+    except (RuntimeError, EOFError) as e:
+        raise ValueError(f"{path} cannot be read ({str(e).splitlines()[0][:160]}): the file is truncated or "
+                         f"damaged; copy it again") from None
 
 
 def from_pretrained(directory: str | Path, device: str | torch.device = "cpu",
@@ -232,7 +262,7 @@ def from_pretrained(directory: str | Path, device: str | torch.device = "cpu",
     if not config_path.exists():
         raise FileNotFoundError(f"{directory} has no config.json; is it an HF model folder or a minillama "
                                 f"training run directory (ckpt.pt + config.json)?")
-    cfg = config_from_hf(json.loads(config_path.read_text()))
+    cfg = config_from_hf(read_json(config_path, HF_CONFIG_KEYS))
     hf_state: dict[str, torch.Tensor] = {}
     for f in _hf_weight_files(directory):
         hf_state.update(_read_weights(f))
@@ -266,7 +296,7 @@ def load_tokenizer(directory: str | Path, require_fim: bool = False):
                                 f"PATH), or save the model with save_pretrained(model, dir, tokenizer=tok)")
     tok = Tokenizer(path, require_fim=require_fim)
     if is_run_dir(directory):
-        recorded = json.loads((directory / "config.json").read_text()).get("tokenizer")
+        recorded = read_json(directory / "config.json").get("tokenizer")
         if recorded is not None and recorded != tokenizer_fingerprint(tok):
             raise ValueError(f"{path} is not the tokenizer this run was trained with (fingerprint "
                              f"{tokenizer_fingerprint(tok)}, the run recorded {recorded})")
@@ -310,7 +340,7 @@ def load_meta(directory: str | Path, device: str | torch.device = "cpu",
     """Load Meta's ``params.json`` + ``consolidated.NN.pth`` (one file per model-parallel rank)."""
     directory = Path(directory)
     params, files = _checkpoint_folder(directory, "params.json", "consolidated.*.pth", "a Meta checkpoint")
-    shards = [torch.load(f, map_location="cpu", weights_only=True) for f in files]
+    shards = [_read_weights(f) for f in files]
     state = _merge_shards(shards)
     state.pop("rope.freqs", None)  # older checkpoints store the frequencies; we recompute them
 

@@ -297,3 +297,25 @@ def test_cli_generate_and_evaluate(tok, hf_folder, run_dir, tmp_path, capsys, mo
     first = samples.read_text()
     assert main(argv) == 0  # the seed fixes the samples
     assert samples.read_text() == first
+
+
+def test_a_damaged_hf_folder_is_an_error_that_names_the_file(tmp_path):
+    import json as _json
+
+    from minillama.model import ModelConfig, Transformer
+
+    hf.save_pretrained(Transformer(ModelConfig.from_name("debug")), tmp_path)
+    config = (tmp_path / "config.json").read_text()
+    (tmp_path / "config.json").write_text(config[:40])
+    with pytest.raises(ValueError, match=r"config\.json is not valid JSON"):
+        hf.from_pretrained(tmp_path)
+    broken = _json.loads(config)
+    del broken["hidden_size"]
+    (tmp_path / "config.json").write_text(_json.dumps(broken))
+    with pytest.raises(ValueError, match=r"config\.json lacks 'hidden_size'"):
+        hf.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(config)
+    weights = (tmp_path / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    with pytest.raises(ValueError, match=r"model\.safetensors cannot be read as safetensors.*truncated"):
+        hf.from_pretrained(tmp_path)
