@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -203,6 +204,25 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     assert read_checkpoint(tmp_path / "ckpt.pt")["step"] == 1  # the old checkpoint is untouched
 
 
+def _spawn_two(worker, out: str) -> None:
+    """Run ``worker`` on 2 gloo ranks. A rank killed by a signal (gloo's threads have aborted a rank
+    at teardown on a loaded machine, once in many runs) gets one fresh try on a new port; an
+    exception raised by the training code is never retried."""
+    for attempt in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            torch.multiprocessing.spawn(worker, args=(2, port, out), nprocs=2, join=True)
+            return
+        except torch.multiprocessing.ProcessExitedException:
+            if attempt:
+                raise
+            if Path(out).is_dir():  # the retry starts clean: no half-written run to resume from
+                for child in Path(out).iterdir():
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
 def _ddp_worker(rank, world, port, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
@@ -214,11 +234,8 @@ def _ddp_worker(rank, world, port, out):
 
 
 def test_ddp_two_processes_match_single_process(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     out = tmp_path / "ddp.json"
-    torch.multiprocessing.spawn(_ddp_worker, args=(2, port, str(out)), nprocs=2, join=True)
+    _spawn_two(_ddp_worker, str(out))
     ddp = json.loads(out.read_text())
     single = train(cfg(steps=4, grad_accum=2), model_cfg(), synthetic())
     np.testing.assert_allclose(ddp["losses"], losses(single.history), rtol=1e-4)
@@ -247,16 +264,14 @@ def _fsdp_worker(rank, world, port, root):
         (root / "fsdp.json").write_text(json.dumps({
             "losses": losses(res.history), "w": res.model.output.weight.flatten()[:50].tolist(),
             "resumed": losses(resumed.history), "resumed_w": resumed.model.output.weight.flatten()[:50].tolist()}))
+    torch.distributed.barrier()  # no rank tears gloo down while the other still talks to it
     torch.distributed.destroy_process_group()
 
 
 def test_fsdp_two_processes_match_single_process(tmp_path):
     """FSDP2 over 2 gloo ranks trains like one process; its checkpoints are whole (plain tensors
     of full shape), and both a sharded and a single-process run resume from them exactly."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    torch.multiprocessing.spawn(_fsdp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    _spawn_two(_fsdp_worker, str(tmp_path))
     fsdp = json.loads((tmp_path / "fsdp.json").read_text())
     single = train(cfg(steps=4, grad_accum=2), model_cfg(), synthetic())
     w = single.model.output.weight.flatten()[:50].tolist()
