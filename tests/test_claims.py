@@ -1,6 +1,7 @@
 """The report's claims table judges each claim from the measured numbers."""
 
-from minillama.course.claims import CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, claims_table
+from minillama.course.claims import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, NOT_RUN, NOT_TESTABLE,
+                                     claims_table)
 
 
 def judge(name, summary):
@@ -28,9 +29,54 @@ def test_long_context_uses_the_paired_verdict_when_recorded():
 
 
 def test_self_instruct_needs_filtered_above_both():
-    s = {"self_instruct": {"pass1_base": 0.05, "pass1_filtered": 0.40, "pass1_unfiltered": 0.60, "n_heldout": 120}}
+    s = {"self_instruct": {"pass1_base": 0.05, "pass1_filtered": 0.40, "pass1_unfiltered": 0.60, "n_heldout": 120,
+                           "n_train_examples": 0}}
+    assert judge("execution-filtered", s) == NOT_RUN  # no SFT ran: nothing to judge
+    s["self_instruct"]["n_train_examples"] = 40
     assert judge("execution-filtered", s) == FAILS
     s["self_instruct"]["pass1_unfiltered"] = 0.06
     assert judge("execution-filtered", s) == HOLDS
     s["self_instruct"].update(pass1_base=0.0, pass1_filtered=0.01, pass1_unfiltered=0.0)
     assert judge("execution-filtered", s) == INCONCLUSIVE
+
+
+def test_theta_alone_is_judged_against_the_base_not_against_lcft():
+    s = {"long_context": {"ppl_at_16x": {"no_ft_theta_1e6": 40.0, "base_theta_1e4": 87.0, "lcft_theta_1e6": 20.0}}}
+    assert judge("raising θ alone", s) == FAILS  # it did extend context here, whatever LCFT does
+    s["long_context"]["no_ft_theta_1e6_vs_base"] = "indistinguishable"
+    assert judge("raising θ alone", s) == HOLDS
+
+
+def test_perplexity_past_finetuning_length():
+    s = {"long_context": {"ppl_at_4x": {"lcft_theta_1e6": 10.0}, "ppl_at_16x": {"lcft_theta_1e6": 11.0}}}
+    assert judge("perplexity keeps falling", s) == FAILS
+    s["long_context"]["ppl_at_16x"]["lcft_theta_1e6"] = 9.5
+    assert judge("perplexity keeps falling", s) == HOLDS
+
+
+def test_retrieval_needs_its_positive_control():
+    cells = {"256@0.0": 0.0, "256@1.0": 0.0, "1024@0.0": 0.0, "1024@1.0": 1.0}
+    s = {"long_context": {"retrieval_accuracy": {"lcft_theta_1e6": 0.9}, "retrieval_lengths": [256, 1024],
+                          "pretrain_len": 256, "retrieval_prompts": 3, "retrieval_by_cell": {"base_theta_1e4": cells}}}
+    assert judge("LCFT models retrieve", s) == NOT_TESTABLE
+    cells.update({"256@0.0": 1.0, "256@1.0": 0.9})
+    assert judge("LCFT models retrieve", s) == HOLDS
+    s["long_context"]["retrieval_accuracy"]["lcft_theta_1e6"] = 0.1
+    assert judge("LCFT models retrieve", s) == FAILS
+
+
+def test_fim_infilling_uses_the_natural_order_baseline():
+    s = {"pretraining": {"infill_loss_fim": 2.8, "infill_loss_no_fim": 3.3}}  # sentinel rows: not judged
+    assert judge("FIM training teaches", s) == NOT_MEASURED
+    s["pretraining"].update(middle_loss_fim_psm=2.0, middle_loss_no_fim_natural=2.2, middle_examples=400)
+    assert judge("FIM training teaches", s) == HOLDS
+    s["pretraining"]["middle_loss_no_fim_natural"] = 1.9
+    assert judge("FIM training teaches", s) == FAILS
+
+
+def test_healing_is_judged_on_pass_at_1():
+    heal = {"first_char": 0.2, "first_char_healed": 0.5, "p": 1e-6, "verdict": "helps", "pass1": 0.0, "pass1_healed": 0.0}
+    s = {"evaluation": {"token_healing": {"SPM": heal}}}
+    assert judge("token healing", s).startswith("not testable")
+    heal.update(pass1=0.1, pass1_healed=0.2)
+    assert judge("token healing", s) == HOLDS

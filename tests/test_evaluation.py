@@ -91,3 +91,15 @@ def test_greedy_and_sampled_loop():
     assert calls[-1][:2] == (0.8, 0.95)
     assert sampled["n"] == {t: 4 for t in TOY} and sampled["pass@2"] == 0.25
     assert all("broken" not in s["completion"] for s in sampled["samples"])
+
+
+def test_binomial_tail_against_a_direct_sum_and_edges():
+    from minillama.evaluation.metrics import binomial_tail
+
+    assert binomial_tail(0, 36, 1 / 90) == pytest.approx(1.0)
+    # 1 hit in 36 prompts at chance 1/90 is not evidence of retrieval: p = 1 - (89/90)^36
+    assert binomial_tail(1, 36, 1 / 90) == pytest.approx(1 - (89 / 90) ** 36)
+    assert 0.3 < binomial_tail(1, 36, 1 / 90) < 0.35
+    assert binomial_tail(5, 5, 0.5) == pytest.approx(1 / 32)
+    with pytest.raises(ValueError):
+        binomial_tail(6, 5, 0.5)

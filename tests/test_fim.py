@@ -187,3 +187,43 @@ def test_token_boundaries_match_decoding(text):
     heads = [tok.decode(ids[:k]) for k in range(1, len(ids) + 1)]
     slow = {0} | {len(h) for h in heads if text.startswith(h)}  # skips half-decoded characters
     assert token_boundaries(tok, text) == slow
+
+
+def test_middle_loss_scores_the_same_middle_tokens_in_both_orders():
+    """The fair infilling baseline: PSM examples taken out of packed rows, and the loss on their
+    middle tokens (EOT excluded) in FIM order and in natural order, checked against a direct
+    computation on one sequence."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from minillama.data.pipeline import PackedData
+    from minillama.model import ModelConfig, Transformer
+    from minillama.training.pretrain import middle_loss, psm_middles
+
+    tok = tiny_tokenizer()
+    docs = [("def f(x):\n    ret", "urn x", " + 1\n"), ("a = 1\n", "b = 2\n", "c = 3\n")]
+    row = [tok.bos_id]
+    for p, m, s in docs:
+        row += psm_tokens(tok, p, m, s) + [tok.eos_id, tok.bos_id]
+    row += spm_tokens(tok, "x = ", "1", "\n") + [tok.eos_id]  # SPM: left out
+    row += [tok.prefix_id] + tok.encode("y = ")  # a PSM example cut by the row's end: left out
+    examples = psm_middles(PackedData(np.array([row])), tok)
+    assert [(tok.decode(p), tok.decode_infilling(m)) for p, m, _ in examples] == [(p, m) for p, m, _ in docs]
+
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=tok.vocab_size, dim=32, n_layers=1, n_heads=2, max_seq_len=128))
+    prefix, middle, suffix = examples[0]
+    for order, seq, head in (
+            ("fim", [tok.bos_id, tok.prefix_id, *prefix, tok.suffix_id, *suffix, tok.middle_id, *middle], None),
+            ("natural", [tok.bos_id, *prefix, *middle, *suffix], None)):
+        head = len(seq) - len(middle) if order == "fim" else 1 + len(prefix)
+        with torch.no_grad():
+            logits = model(torch.tensor([seq[:-1]]))[0]
+        want = F.cross_entropy(logits[head - 1:head - 1 + len(middle)], torch.tensor(middle)).item()
+        assert middle_loss(model, tok, examples[:1], order) == pytest.approx(want, rel=1e-5)
+    both = middle_loss(model, tok, examples, "natural", batch_size=2)  # padding does not leak in
+    one_by_one = [middle_loss(model, tok, [e], "natural") for e in examples]
+    weights = [len(m) for _, m, _ in examples]
+    assert both == pytest.approx(sum(w * v for w, v in zip(weights, one_by_one)) / sum(weights), rel=1e-5)
+    with pytest.raises(ValueError, match="order must be"):
+        middle_loss(model, tok, examples, "spm")

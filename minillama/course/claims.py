@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 HOLDS, FAILS, NOT_MEASURED, NOT_COMPARABLE = "holds", "does not hold", "not measured", "not comparable"
+NOT_RUN = "not run"
+NOT_TESTABLE = "not testable (the positive control fails)"
 INCONCLUSIVE = "inconclusive (95 % intervals overlap)"
 
 
@@ -54,10 +56,15 @@ def _fim_cost(s):
 
 
 def _fim_infill(s):
-    fim, l2r = _get(s, "pretraining", "infill_loss_fim"), _get(s, "pretraining", "infill_loss_no_fim")
+    # Fair baseline: the no-FIM model scores the same middle tokens in natural order (prefix, then
+    # middle), the only order it has seen; sentinel rows it never saw would make any FIM model win.
+    fim = _get(s, "pretraining", "middle_loss_fim_psm")
+    l2r = _get(s, "pretraining", "middle_loss_no_fim_natural")
     if fim is None or l2r is None:
         return "—", NOT_MEASURED
-    return f"{fim:.3f} vs {l2r:.3f} nats on middles", HOLDS if fim < l2r else FAILS
+    n = _get(s, "pretraining", "middle_examples")
+    return (f"{fim:.3f} (FIM, prefix + suffix) vs {l2r:.3f} (no FIM, prefix only) nats on the same "
+            f"middles (n = {n})"), HOLDS if fim < l2r else FAILS
 
 
 def _lcft_vs(other: str):
@@ -75,11 +82,35 @@ def _lcft_vs(other: str):
 
 
 def _no_ft_theta(s):
+    # Against the unchanged base, not against LCFT: LCFT also had extra training, which lowers
+    # perplexity at every length whatever θ does.
     ppl = _get(s, "long_context", "ppl_at_16x") or {}
-    if "no_ft_theta_1e6" not in ppl or "lcft_theta_1e6" not in ppl:
+    verdict = _get(s, "long_context", "no_ft_theta_1e6_vs_base")
+    if "no_ft_theta_1e6" not in ppl or "base_theta_1e4" not in ppl:
         return "—", NOT_MEASURED
-    ours = f"no fine-tuning {ppl['no_ft_theta_1e6']:.2f} vs LCFT {ppl['lcft_theta_1e6']:.2f}"
-    return ours, HOLDS if ppl["no_ft_theta_1e6"] > ppl["lcft_theta_1e6"] else FAILS
+    ours = (f"θ = 10⁶ without fine-tuning {ppl['no_ft_theta_1e6']:.2f} vs the base {ppl['base_theta_1e4']:.2f}"
+            + (f" (paired: {verdict})" if verdict else ""))
+    lower = verdict == "lower" if verdict else ppl["no_ft_theta_1e6"] < ppl["base_theta_1e4"]
+    return ours, FAILS if lower else HOLDS
+
+
+def _past_finetuning(s):
+    ppl4, ppl16 = _get(s, "long_context", "ppl_at_4x") or {}, _get(s, "long_context", "ppl_at_16x") or {}
+    if "lcft_theta_1e6" not in ppl4 or "lcft_theta_1e6" not in ppl16:
+        return "—", NOT_MEASURED
+    a, b = ppl4["lcft_theta_1e6"], ppl16["lcft_theta_1e6"]
+    return f"LCFT θ = 10⁶: {a:.2f} at 4× → {b:.2f} at 16× (ratio {b / a:.3f})", HOLDS if b < a else FAILS
+
+
+def retrieval_control(s) -> tuple[float, int] | None:
+    """The positive control of key retrieval: the unchanged base at its own training length
+    (1×), every position. ``(accuracy, prompts)``, or None when not recorded."""
+    cells = (_get(s, "long_context", "retrieval_by_cell") or {}).get("base_theta_1e4")
+    L, n = _get(s, "long_context", "pretrain_len"), _get(s, "long_context", "retrieval_prompts")
+    at_1x = [v for k, v in (cells or {}).items() if k.split("@")[0] == str(L)]
+    if not at_1x or not n:
+        return None
+    return sum(at_1x) / len(at_1x), n * len(at_1x)
 
 
 def _retrieval(s):
@@ -88,6 +119,10 @@ def _retrieval(s):
         return "—", NOT_MEASURED
     lengths = _get(s, "long_context", "retrieval_lengths")
     ours = f"{_pct(acc['lcft_theta_1e6'])} % (lengths {lengths}; chance 1.1 %)"
+    control = retrieval_control(s)
+    if control is None or control[0] < 0.8:
+        ctrl = "not recorded" if control is None else f"{_pct(control[0])} % of {control[1]} prompts"
+        return ours + f"; control (base at 1×): {ctrl}", NOT_TESTABLE
     return ours, HOLDS if acc["lcft_theta_1e6"] >= 0.5 else FAILS
 
 
@@ -97,6 +132,8 @@ def _filtering(s):
         return "—", NOT_MEASURED
     b, f, u, n = sec["pass1_base"], sec["pass1_filtered"], sec["pass1_unfiltered"], sec.get("n_heldout")
     ours = f"base {_pct(b)}, filtered {_pct(f)}, unfiltered {_pct(u)} (n = {n})"
+    if not sec.get("n_train_examples"):
+        return "no example passed the filter, so no fine-tuning ran (the base stands in for all three)", NOT_RUN
     if n and not (_separated(round(f * n), n, round(b * n), n) and _separated(round(f * n), n, round(u * n), n)):
         return ours, INCONCLUSIVE
     return ours, HOLDS if f > b and f > u else FAILS
@@ -128,12 +165,19 @@ def _spm_vs_psm(s):
 
 
 def _healing(s):
+    # Judged on pass@1, what the paper's claim is about; the first-character rate is a proxy
+    # that can move while no infill passes.
     heal = _get(s, "evaluation", "token_healing", "SPM")
     if heal is None:
         return "—", NOT_MEASURED
     ours = (f"SPM first character right {_pct(heal['first_char'])} → {_pct(heal['first_char_healed'])} % "
             f"healed (sign test p = {heal['p']:.2g})")
-    return ours, HOLDS if heal.get("verdict") == "helps" else FAILS
+    if "pass1" not in heal:
+        return ours, NOT_MEASURED
+    ours += f"; pass@1 {_pct(heal['pass1'])} → {_pct(heal['pass1_healed'])} %"
+    if heal["pass1"] == 0 and heal["pass1_healed"] == 0:
+        return ours, NOT_TESTABLE.replace("the positive control fails", "no infill passes, healed or not")
+    return ours, HOLDS if heal["pass1_healed"] > heal["pass1"] else FAILS
 
 
 def _sandbox(s):
@@ -147,23 +191,30 @@ CLAIMS = [
     Claim("FIM costs little left-to-right", "§2.3", "7B test loss 0.408 (FIM) vs 0.407",
           "FIM model's left-to-right validation loss at most 1 % above the no-FIM model's", _fim_cost),
     Claim("FIM training teaches infilling", "§2.3", "infilling pass@1 77–83 % single-line",
-          "FIM model's loss on middles below the no-FIM model's", _fim_infill),
+          "FIM model's loss on PSM middles (given prefix and suffix) below the no-FIM model's on the same "
+          "middle tokens in natural order (given the prefix)", _fim_infill),
     Claim("θ = 10⁶ LCFT extrapolates better than PI", "§3.3, App. G", "PI fails past 16k tokens",
           "perplexity at 16× the training length lower (paired test when recorded)", _lcft_vs("pi")),
     Claim("θ = 10⁶ LCFT beats LCFT with θ = 10⁴", "App. G", "θ = 10⁴ fails already at 8k",
           "perplexity at 16× lower (paired test when recorded)", _lcft_vs("lcft_theta_1e4")),
     Claim("raising θ alone, without fine-tuning, does not extend context", "App. G", "no gain beyond 4k",
-          "θ = 10⁶ without fine-tuning has higher perplexity at 16× than with LCFT", _no_ft_theta),
+          "θ = 10⁶ without fine-tuning is not lower in perplexity at 16× than the unchanged base "
+          "(paired over windows)", _no_ft_theta),
+    Claim("perplexity keeps falling past the fine-tuning length", "§3.3, Fig. 4a", "falls well past 16k tokens",
+          "LCFT θ = 10⁶ perplexity with 16× context below that with 4× (the fine-tuning length)",
+          _past_finetuning),
     Claim("LCFT models retrieve a key from a long prompt", "App. G.2", "7B at 16k: 54.7 / 100 / 98.4 %",
-          "LCFT θ = 10⁶ accuracy ≥ 50 %", _retrieval),
+          "LCFT θ = 10⁶ accuracy ≥ 50 %, judged only when the base retrieves ≥ 80 % at its own "
+          "training length (the positive control)", _retrieval),
     Claim("execution-filtered self-instruct data helps", "§2.5", "Instruct 7B 34.8 vs Code Llama 7B 33.5 HumanEval",
-          "held-out pass@1 after filtered SFT above base and above unfiltered SFT, intervals apart", _filtering),
+          "held-out pass@1 after filtered SFT above base and above unfiltered SFT, intervals apart "
+          "(not run when no example passed the filter)", _filtering),
     Claim("HumanEval pass@1", "headline results", "Code Llama 7B 33.5 %", "a 7B model against ours: compared, not judged",
           _humaneval),
     Claim("SPM infills single lines at least as well as PSM", "§2.3, App. E", "7B 83.3 (SPM) vs 77.0 (PSM)",
           "SPM pass@1 ≥ PSM pass@1, intervals apart (not judged when both are 0)", _spm_vs_psm),
     Claim("token healing would fix SPM on random spans", "§2.3 (suggested, not built)",
-          "random-span SPM 39.6 vs PSM 60.7", "healing raises SPM's first-character accuracy (sign test)", _healing),
+          "random-span SPM 39.6 vs PSM 60.7", "healing raises SPM's random-span pass@1 (first-character accuracy shown as a proxy)", _healing),
     Claim("the harness passes every canonical HumanEval solution", "HumanEval", "164 / 164",
           "164 / 164 in minillama's sandbox", _sandbox),
 ]

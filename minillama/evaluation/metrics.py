@@ -106,3 +106,11 @@ def min_detectable_difference(n: int, discordant_rate: float, alpha: float = 0.0
         raise ValueError("need n >= 1 and a discordant rate in (0, 1]")
     z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
     return z * math.sqrt(discordant_rate / n)
+
+
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X ≥ k) for X ~ Binomial(n, p): the one-sided exact p-value of ``k`` hits in ``n`` tries
+    against a chance rate ``p`` (e.g. 1 key of 90 guessed right)."""
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    return min(1.0, sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1)))

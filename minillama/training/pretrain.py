@@ -187,3 +187,68 @@ def infill_exact_match(model, tok, tasks, fim: bool = True, max_new_tokens: int 
             outputs.append(guess)
             hits += guess.strip() == line.strip()
     return {"tasks": len(tasks), "exact_match": hits / max(len(tasks), 1), "outputs": outputs}
+
+
+def psm_middles(data, tok, limit: int | None = None) -> list[tuple[list[int], list[int], list[int]]]:
+    """``(prefix, middle, suffix)`` token ids of the PSM examples packed in ``data`` (a FIM
+    validation stream), in row order. In PSM the three parts are encoded separately, so the same
+    middle tokens can be scored in FIM order and in natural order; SPM encodes prefix and middle
+    together and is left out."""
+    out = []
+    for row in data.rows:
+        row = [int(t) for t in row]
+        for start, t in enumerate(row[:-1]):
+            if t != tok.prefix_id or row[start + 1] == tok.suffix_id:
+                continue  # not the start of a PSM example
+            try:
+                suf = row.index(tok.suffix_id, start)
+                mid = row.index(tok.middle_id, suf)
+                end = row.index(tok.eot_id, mid)
+            except ValueError:
+                continue  # cut by the row's end
+            out.append((row[start + 1:suf], row[mid + 1:end], row[suf + 1:mid]))
+            if limit is not None and len(out) >= limit:
+                return out
+    return out
+
+
+def middle_loss(model, tok, examples, order: str, batch_size: int = 16) -> float:
+    """Mean loss of ``model`` on the middle tokens of ``examples`` (from :func:`psm_middles`),
+    EOT excluded, written either as Code Llama's PSM prompt (``order="fim"``:
+    ``BOS PRE prefix SUF suffix MID middle``) or as plain code (``order="natural"``:
+    ``BOS prefix middle suffix``, the only way a model trained without FIM has seen code).
+    The same middle tokens are scored in both orders, so the two numbers compare fairly."""
+    import torch
+    import torch.nn.functional as F
+
+    if order not in ("fim", "natural"):
+        raise ValueError(f"order must be 'fim' or 'natural', got {order!r}")
+    seqs = []
+    for prefix, middle, suffix in examples:
+        if order == "fim":
+            head = [tok.bos_id, tok.prefix_id, *prefix, tok.suffix_id, *suffix, tok.middle_id]
+            seqs.append((head + middle, len(head)))
+        else:
+            head = [tok.bos_id, *prefix]
+            seqs.append((head + middle + suffix, len(head)))
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(seqs), batch_size):
+            chunk = seqs[i:i + batch_size]
+            width = max(len(s) for s, _ in chunk) - 1
+            x = torch.full((len(chunk), width), tok.eos_id, dtype=torch.long)
+            y = torch.full((len(chunk), width), -100, dtype=torch.long)
+            for j, (s, head_len) in enumerate(chunk):
+                n_mid = len(examples[i + j][1])
+                x[j, :len(s) - 1] = torch.tensor(s[:-1])
+                # position t predicts s[t+1]; the middle is s[head_len : head_len + n_mid]
+                y[j, head_len - 1:head_len - 1 + n_mid] = torch.tensor(s[head_len:head_len + n_mid])
+            logits = model(x.to(device)).float()
+            nll = F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), ignore_index=-100, reduction="sum")
+            total += nll.item()
+            count += int((y != -100).sum())
+    model.train(was_training)
+    return total / max(count, 1)
