@@ -172,13 +172,22 @@ def infill_exact_match(model, tok, tasks, fim: bool = True, max_new_tokens: int 
     from minillama.fim import infilling_prompt
     from minillama.generate import generate
 
-    limit = model.cfg.max_seq_len
+    room = model.cfg.max_seq_len - max_new_tokens
     prompts = []
     for prefix, _, suffix in tasks:
-        ids = infilling_prompt(tok, prefix, suffix) if fim else tok.encode(prefix, bos=True)
-        prompts.append(ids[-(limit - max_new_tokens):])
+        if fim:  # too long: drop the far ends of prefix and suffix, never the sentinels
+            ids = infilling_prompt(tok, prefix, suffix)
+            while len(ids) > room and (prefix or suffix):
+                if prefix:
+                    prefix = prefix[max(1, len(prefix) // 8):]
+                else:
+                    suffix = suffix[:-max(1, len(suffix) // 8)]
+                ids = infilling_prompt(tok, prefix, suffix)
+            prompts.append(ids)
+        else:
+            prompts.append(tok.encode(prefix, bos=True)[-room:])
     stops = [tok.eot_id, tok.eos_id]
-    hits, outputs = 0, []
+    hits, stopped, outputs = 0, 0, []
     for i in range(0, len(prompts), batch_size):
         outs = generate(model, prompts[i:i + batch_size], max_new_tokens, stop_ids=stops)
         for (prefix, line, _), out in zip(tasks[i:i + batch_size], outs):
@@ -186,7 +195,9 @@ def infill_exact_match(model, tok, tasks, fim: bool = True, max_new_tokens: int 
             guess = text.split("\n")[0] if not fim else text
             outputs.append(guess)
             hits += guess.strip() == line.strip()
-    return {"tasks": len(tasks), "exact_match": hits / max(len(tasks), 1), "outputs": outputs}
+            stopped += len(out) < max_new_tokens  # a stop token ended it (stop tokens are not returned)
+    n = max(len(tasks), 1)
+    return {"tasks": len(tasks), "exact_match": hits / n, "stopped": stopped / n, "outputs": outputs}
 
 
 def psm_middles(data, tok, limit: int | None = None) -> list[tuple[list[int], list[int], list[int]]]:
