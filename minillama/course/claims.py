@@ -99,7 +99,11 @@ def _past_finetuning(s):
     if "lcft_theta_1e6" not in ppl4 or "lcft_theta_1e6" not in ppl16:
         return "—", NOT_MEASURED
     a, b = ppl4["lcft_theta_1e6"], ppl16["lcft_theta_1e6"]
-    return f"LCFT θ = 10⁶: {a:.2f} at 4× → {b:.2f} at 16× (ratio {b / a:.3f})", HOLDS if b < a else FAILS
+    verdict = _get(s, "long_context", "ppl_past_finetuning")  # paired over windows, when recorded
+    ours = f"LCFT θ = 10⁶: {a:.2f} at 4× → {b:.2f} at 16× (ratio {b / a:.3f})" + (f", paired: {verdict}" if verdict else "")
+    if verdict == "indistinguishable":
+        return ours, "inconclusive (paired difference within 2 s.e.)"
+    return ours, HOLDS if (verdict == "lower" if verdict else b < a) else FAILS
 
 
 def retrieval_control(s) -> tuple[float, int] | None:

@@ -140,7 +140,9 @@ def all_models(base: Transformer, stream_fn: Callable[[], torch.Tensor], pretrai
             if log:
                 how = "cached" if info[key]["cached"] else f"{info[key]['seconds']:.0f}s"
                 losses = info[key]["losses"]
-                log(f"{key:<16} fine-tuned ({how}): loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+                k = max(1, len(losses) // 4)  # single batches are noisy: report quarter means
+                log(f"{key:<16} fine-tuned ({how}): {len(losses)} steps, mean batch loss "
+                    f"{sum(losses[:k]) / k:.3f} (first {k}) -> {sum(losses[-k:]) / k:.3f} (last {k})")
         else:
             models[key] = method_model(base, method, pretrain_len, settings.factor)
     return models, info
