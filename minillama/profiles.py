@@ -46,6 +46,8 @@ class InstructSizes:
     max_new_tokens: int = 48
     gen_batch: int = 64
     rehearsal_frac: float = 0.1
+    n_fixed: int = 100  # examples of the unfiltered and the oracle arm (fixed, not sized to the kept set)
+    seeds: tuple[int, ...] = (0, 1, 2)  # fine-tuning seeds per arm
 
 
 @dataclass(frozen=True)
@@ -92,13 +94,15 @@ PROFILES = {
                                                    retrieval_positions=(0.0, 0.5, 1.0), retrieval_prompts=1,
                                                    cost_lengths=(128, 512, 2048)),
                      instruct=InstructSizes(n_questions=16, n_samples=4, sft_steps=6, batch_size=4,
-                                            n_heldout=20, n_seen=0, max_new_tokens=16),
+                                            n_heldout=20, n_seen=0, max_new_tokens=16, n_fixed=8, seeds=(0,)),
                      notebook=NotebookSizes(rope_max_distance=8_192, infill_tasks=8)),
     "cpu": Profile("cpu", model="tiny", device="cpu", dtype="float32", vocab_size=4096,
                    max_corpus_files=None, seq_len=256, batch_size=16, train_steps=600,
                    # ~3,700 tokens/s measured on an idle 2-core machine: 600 × 16 × 256 = 2.5M tokens
                    # ≈ 11 min per model (250 steps left the model unable to end an infill with EOT)
-                   lr=2e-3, warmup=50, eval_interval=100, eval_batches=4, checkpoint_interval=100),
+                   lr=2e-3, warmup=50, eval_interval=100, eval_batches=4, checkpoint_interval=100,
+                   # 3 seeds × (unfiltered, oracle, filtered when anything is kept) fine-tunings
+                   instruct=InstructSizes(sft_steps=60, n_heldout=150)),
     "gpu": Profile("gpu", model="small", device="cuda", dtype="bfloat16", vocab_size=8192,
                    max_corpus_files=None, seq_len=1024, batch_size=32, train_steps=500, compile=True,
                    # 500 × 32 × 1024 = 16M tokens ≈ 4-5 epochs of the stdlib: more repeats overfit

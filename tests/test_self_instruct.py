@@ -129,3 +129,44 @@ def test_continuation_decoding_keeps_indentation():
     lm = si.LM(None, tok)
     body = "    return [x + 1 for x in xs]\n"
     assert lm._decode(si.pipeline._encode_plain(tok, body)) == body  # plain decode would leave 3 spaces
+
+
+def test_oracle_arm_and_paired_comparison_of_arms():
+    from dataclasses import replace
+
+    from minillama.instruct.experiment import (EvalResult, arms_record, compare_arms, standard_arms, train_arms)
+    from minillama.profiles import get_profile
+
+    res = si.run_pipeline(si.TaskQuestions("train"), si.ReferenceTests(), StubSolutions(), 20, seed=0,
+                          runner=fake_runner)
+    oracle = res.oracle(n=6, seed=1)
+    assert len(oracle) == 6 and all(e.passed for e in oracle)
+    by_text = {q.text: q.task for q in res.deduplicated}
+    assert all(e.code == by_text[e.question].solution for e in oracle)
+    assert len(res.unfiltered(n=7, seed=0)) == 7  # a fixed size, not the kept count
+
+    # arms: an arm without examples is not run (never stood in for by the base)
+    sizes = replace(get_profile("quick").instruct, seeds=(0, 1), sft_steps=1, batch_size=2)
+    calls = []
+
+    def score(model):
+        calls.append(model)
+        return {"heldout": EvalResult([], [], [True, False, False, True])}
+    tok = get_tokenizer("quick")
+    torch.manual_seed(0)
+    base = Transformer(ModelConfig.from_name("debug", vocab_size=tok.vocab_size))
+    arms = standard_arms(res, replace(sizes, n_fixed=4))
+    arms["filtered"] = lambda seed: []
+    scores, losses = train_arms(base, tok, arms, sizes, score, say=lambda *a: None)
+    assert set(scores) == {"unfiltered", "oracle"} and set(scores["oracle"]) == {0, 1}
+    assert all(m is not base for m in calls)
+
+    # pairing: base solves tasks 0 and 3; the arm solves 0, 1, 2 in both seeds
+    base_scores = {"heldout": EvalResult([], [], [True, False, False, True])}
+    arm = {s: {"heldout": EvalResult([], [], [True, True, True, False])} for s in (0, 1)}
+    cmp = compare_arms(arm, base_scores)
+    assert cmp["per_seed"][0]["a_only"] == 2 and cmp["per_seed"][0]["b_only"] == 1
+    assert cmp["pooled"]["n"] == 8 and cmp["pooled"]["a_only"] == 4 and cmp["pooled"]["b_only"] == 2
+    rec = arms_record(res, base_scores, {"oracle": arm})
+    assert rec["pass1_filtered"] is None and rec["pass1_oracle"] == 0.75 and rec["p_filtered_vs_unfiltered"] is None
+    assert rec["p_oracle_vs_base"] == cmp["pooled"]["p"] and rec["kept"] == len(res.kept)

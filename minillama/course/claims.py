@@ -136,9 +136,16 @@ def _filtering(s):
         return "—", NOT_MEASURED
     b, f, u, n = sec["pass1_base"], sec["pass1_filtered"], sec["pass1_unfiltered"], sec.get("n_heldout")
     ours = f"base {_pct(b)}, filtered {_pct(f)}, unfiltered {_pct(u)} (n = {n})"
-    if not sec.get("n_train_examples"):
-        return "no example passed the filter, so no fine-tuning ran (the base stands in for all three)", NOT_RUN
-    if n and not (_separated(round(f * n), n, round(b * n), n) and _separated(round(f * n), n, round(u * n), n)):
+    if not sec.get("n_train_examples") or f is None:
+        return "no example passed the filter, so the filtered fine-tuning never ran", NOT_RUN
+    if u is None:
+        return ours, NOT_MEASURED
+    p_base, p_unf = sec.get("p_filtered_vs_base"), sec.get("p_filtered_vs_unfiltered")
+    if p_base is not None and p_unf is not None:  # paired (McNemar), when recorded
+        ours += f"; McNemar p = {p_base:.2g} vs base, {p_unf:.2g} vs unfiltered"
+        if max(p_base, p_unf) >= 0.05:
+            return ours, "inconclusive (paired p ≥ 0.05)"
+    elif n and not (_separated(round(f * n), n, round(b * n), n) and _separated(round(f * n), n, round(u * n), n)):
         return ours, INCONCLUSIVE
     return ours, HOLDS if f > b and f > u else FAILS
 
@@ -211,8 +218,8 @@ CLAIMS = [
           "LCFT θ = 10⁶ accuracy ≥ 50 %, judged only when the base retrieves ≥ 80 % at its own "
           "training length (the positive control)", _retrieval),
     Claim("execution-filtered self-instruct data helps", "§2.5", "Instruct 7B 34.8 vs Code Llama 7B 33.5 HumanEval",
-          "held-out pass@1 after filtered SFT above base and above unfiltered SFT, intervals apart "
-          "(not run when no example passed the filter)", _filtering),
+          "held-out pass@1 after filtered SFT above base and above unfiltered SFT, paired McNemar p < 0.05 "
+          "for both (not run when no example passed the filter)", _filtering),
     Claim("HumanEval pass@1", "headline results", "Code Llama 7B 33.5 %", "a 7B model against ours: compared, not judged",
           _humaneval),
     Claim("SPM infills single lines at least as well as PSM", "§2.3, App. E", "7B 83.3 (SPM) vs 77.0 (PSM)",

@@ -10,9 +10,10 @@ from typing import Callable, Sequence
 
 from minillama.course import results
 from minillama.data.corpus import get_corpus
-from minillama.evaluation.metrics import wilson_interval
+from minillama.evaluation.metrics import mcnemar, min_detectable_difference, wilson_interval
 from minillama.instruct.formats import B_INST, E_CODE, assemble_program, solution_head, solution_prompt
-from minillama.instruct.pipeline import LM, ModelSolutions, ReferenceTests, TaskQuestions, run_pipeline, run_tests
+from minillama.instruct.pipeline import (LM, Example, ModelSolutions, ReferenceTests, TaskQuestions, run_pipeline,
+                                         run_tests)
 from minillama.instruct.sft import finetune, rehearsal_chunks
 from minillama.instruct.tasks import Task, generate_tasks
 from minillama.profiles import InstructSizes
@@ -59,8 +60,9 @@ def load_base(profile, verbose: bool = False):
 
 def run_experiment(profile, sizes: InstructSizes | None = None, *, seed: int = 0, record: bool = True,
                    verbose: bool = True) -> dict:
-    """The whole measurement: pipeline on train families, SFT on filtered and on unfiltered
-    data (same count, same steps), greedy pass@1 of base / filtered / unfiltered."""
+    """The whole measurement: pipeline on train families; SFT arms (filtered, unfiltered at a
+    fixed size, oracle) over ``sizes.seeds``; greedy pass@1 of base and arms on held-out tasks,
+    compared pairwise (McNemar)."""
     sizes = sizes or profile.instruct
     say = print if verbose else (lambda *a, **k: None)
     t0 = time.perf_counter()
@@ -84,23 +86,91 @@ def run_experiment(profile, sizes: InstructSizes | None = None, *, seed: int = 0
             out["seen"] = evaluate_pass1(m, seen, max_new_tokens=sizes.max_new_tokens)
         return out
 
-    scores = {"base": score(base)}
-    losses = {}
-    for name, data in (("filtered", res.kept), ("unfiltered", res.unfiltered(seed=seed))):
-        if not data:
-            say(f"{name}: no examples, the fine-tuned model is the base model")
-            scores[name], losses[name] = scores["base"], []
-            continue
-        model = copy.deepcopy(base)
-        losses[name] = finetune(model, tok, data, steps=sizes.sft_steps, batch_size=sizes.batch_size, lr=sizes.lr,
-                                rehearsal=rehearsal, rehearsal_frac=sizes.rehearsal_frac, seed=seed)
-        scores[name] = score(model)
-    summary = {k: {s: r.summary() for s, r in v.items()} for k, v in scores.items()}
-    say("pass@1:", summary)
-    out = dict(pass1_base=scores["base"]["heldout"].pass1, pass1_filtered=scores["filtered"]["heldout"].pass1,
-               pass1_unfiltered=scores["unfiltered"]["heldout"].pass1, n_heldout=len(heldout),
-               funnel=res.funnel, scores=summary, n_train_examples=len(res.kept), pretrained=pretrained,
-               sizes=asdict(sizes), profile=profile.name, seconds=round(time.perf_counter() - t0, 1))
+    base_scores = score(base)
+    scores, losses = train_arms(base, tok, standard_arms(res, sizes), sizes, score, rehearsal, say)
+    out = arms_record(res, base_scores, scores)
+    out.update(pretrained=pretrained, sizes=asdict(sizes), profile=profile.name,
+               seconds=round(time.perf_counter() - t0, 1))
+    say("pass@1:", {k: out[k] for k in out if k.startswith("pass1_")})
     if record:
         results.record("self_instruct", **out)
-    return {"record": out, "pipeline": res, "scores": scores, "losses": losses}
+    return {"record": out, "pipeline": res, "scores": {"base": base_scores, **scores}, "losses": losses}
+
+
+def train_arms(base, tok, arms: dict[str, Callable[[int], Sequence[Example]]], sizes: InstructSizes,
+               score: Callable[[object], dict], rehearsal=(), say=print) -> tuple[dict, dict]:
+    """Fine-tune a copy of ``base`` for every arm and seed of ``sizes.seeds``: ``arms[name](seed)``
+    gives the arm's examples (same steps, batch and lr for every arm, so only the data differs).
+    Returns ``scores[name][seed]`` (``score(model)``) and ``losses[name][seed]``; an arm with no
+    examples is left out (not run), never replaced by the base model."""
+    scores, losses = {}, {}
+    for name, data_for in arms.items():
+        for seed in sizes.seeds:
+            data = list(data_for(seed))
+            if not data:
+                say(f"{name}: no examples -> not run")
+                break
+            model = copy.deepcopy(base)
+            losses.setdefault(name, {})[seed] = finetune(
+                model, tok, data, steps=sizes.sft_steps, batch_size=sizes.batch_size, lr=sizes.lr,
+                rehearsal=rehearsal, rehearsal_frac=sizes.rehearsal_frac, seed=seed)
+            scores.setdefault(name, {})[seed] = score(model)
+            say(f"{name} (seed {seed}, {len(data)} examples): held-out pass@1 {scores[name][seed]['heldout'].pass1:.1%}")
+    return scores, losses
+
+
+def compare_arms(a: dict, b: dict, split: str = "heldout") -> dict:
+    """Paired comparison of two arms on the same tasks: McNemar per seed (an arm given as one
+    result, like the base, is paired with every seed of the other), and pooled over seeds
+    (the seed × task pairs concatenated: more power, at the price of treating seeds as
+    independent). ``a``/``b``: ``{seed: {split: EvalResult}}`` or one ``{split: EvalResult}``."""
+    def per_seed(x):
+        return x if all(isinstance(k, int) for k in x) else None
+    sa, sb = per_seed(a), per_seed(b)
+    seeds = sorted(sa or sb or {0: None})
+    pick = lambda x, sx, s: (sx[s] if sx is not None else x)[split].passed
+    tests = {s: mcnemar(pick(a, sa, s), pick(b, sb, s)) for s in seeds}
+    pooled_a = [v for s in seeds for v in pick(a, sa, s)]
+    pooled_b = [v for s in seeds for v in pick(b, sb, s)]
+    pooled = mcnemar(pooled_a, pooled_b)
+    rate = (pooled["a_only"] + pooled["b_only"]) / max(pooled["n"], 1)
+    mdd = min_detectable_difference(len(pick(a, sa, seeds[0])), max(rate, 0.05))
+    return {"per_seed": tests, "pooled": pooled, "min_detectable_difference": mdd}
+
+
+def mean_pass1(arm: dict, split: str = "heldout") -> float:
+    """Mean pass@1 over seeds (or the one result)."""
+    runs = list(arm.values()) if all(isinstance(k, int) for k in arm) else [arm]
+    return sum(r[split].pass1 for r in runs) / len(runs)
+
+
+def standard_arms(res, sizes: InstructSizes) -> dict[str, Callable[[int], list[Example]]]:
+    """The three arms of the ablation: the kept (execution-filtered) examples; ``n_fixed`` first
+    samples drawn before filtering (passing or not); ``n_fixed`` reference solutions (the oracle)."""
+    return {"filtered": lambda seed: res.kept,
+            "unfiltered": lambda seed: res.unfiltered(n=sizes.n_fixed, seed=seed),
+            "oracle": lambda seed: res.oracle(n=sizes.n_fixed, seed=seed)}
+
+
+def arms_record(res, base_scores: dict, scores: dict, split: str = "heldout") -> dict:
+    """What ``summary.json`` keeps of the ablation. An arm that did not run has pass@1 None."""
+    def p1(name):
+        return mean_pass1(scores[name], split) if name in scores else None
+
+    def p_value(a, b):
+        if a not in scores or (b != "base" and b not in scores):
+            return None
+        return compare_arms(scores[a], base_scores if b == "base" else scores[b], split)["pooled"]["p"]
+
+    per_seed = {name: {str(seed): r[split].summary() for seed, r in runs.items()} for name, runs in scores.items()}
+    mdd = (compare_arms(next(iter(scores.values())), base_scores, split)["min_detectable_difference"]
+           if scores else None)
+    return dict(kept=len(res.kept), n_train_examples=len(res.kept), sft_ran=bool(scores),
+                n_heldout=len(base_scores[split].passed), funnel=res.funnel,
+                seeds=sorted({s for runs in scores.values() for s in runs}),
+                pass1_base=base_scores[split].pass1, pass1_filtered=p1("filtered"),
+                pass1_unfiltered=p1("unfiltered"), pass1_oracle=p1("oracle"),
+                p_filtered_vs_unfiltered=p_value("filtered", "unfiltered"),
+                p_filtered_vs_base=p_value("filtered", "base"), p_unfiltered_vs_base=p_value("unfiltered", "base"),
+                p_oracle_vs_base=p_value("oracle", "base"), min_detectable_difference=mdd,
+                scores={"base": {split: base_scores[split].summary()}, **per_seed})

@@ -257,6 +257,13 @@ class PipelineResult:
         n = len(self.kept) if n is None else n
         return random.Random(seed).sample(pool, min(n, len(pool)))
 
+    def oracle(self, n: int, seed: int = 0) -> list[Example]:
+        """The upper bound: ``n`` questions with their *reference* solutions (from the task
+        generator), as if every filter decision were right and every question solved."""
+        pool = [Example(q.text, q.task.tests[0], q.signature, q.task.solution, True)
+                for q in self.deduplicated if q.task is not None]
+        return random.Random(seed).sample(pool, min(n, len(pool)))
+
 
 def run_pipeline(write_questions: QuestionWriter, write_tests: TestWriter, write_solutions: SolutionWriter,
                  n_questions: int, *, seed: int = 0, near_duplicates: bool = False, timeout: float = 3.0,
