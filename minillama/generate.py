@@ -10,7 +10,7 @@ mask, and no padding token ever enters attention.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 
@@ -104,15 +104,35 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
     return [tokens[b, lens[b]: lens[b] + n_new[b]].tolist() for b in range(B)]
 
 
-def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
-    """Cut ``text`` at the earliest occurrence of any stop string."""
-    cut = min((i for s in stop if (i := text.find(s)) >= 0), default=len(text))
+def word_start_variants(stop: Iterable[str]) -> list[str]:
+    r"""``stop`` plus, for each stop string that starts with a newline, the same string with
+    one space after the newline (``"\ndef "`` -> ``"\n def "``).
+
+    A SentencePiece tokenizer with a word-start piece (``▁def``) can write a new top-level
+    ``def`` as ``"\n"`` + ``"▁def"``, which decodes as ``"\n def"``: HumanEval's stop
+    strings miss it, the completion runs on into a second, mis-indented function and the
+    program fails to compile. No valid 4-space-indented Python has a line that starts with
+    exactly one space followed by one of these words, so the variants cut nothing else."""
+    out = list(stop)
+    for s in list(out):
+        if s.startswith("\n") and s[1:2] not in (" ", "\t", "\n", ""):
+            v = "\n " + s[1:]
+            if v not in out:
+                out.append(v)
+    return out
+
+
+def truncate_at_stop(text: str, stop: Iterable[str]) -> str:
+    """Cut ``text`` at the earliest occurrence of any stop string or of its word-start
+    variant (:func:`word_start_variants`)."""
+    cut = min((i for s in word_start_variants(stop) if (i := text.find(s)) >= 0), default=len(text))
     return text[:cut]
 
 
 def completion_fn(model: Transformer, tokenizer, bos: bool = True) -> Callable[..., list[str]]:
     """Adapter ``generate(prompts: list[str], *, temperature, top_p, max_new_tokens, stop) -> list[str]``
-    used by the evaluation code: text in, text out, stop strings honoured during decoding."""
+    used by the evaluation code: text in, text out, stop strings (and their word-start variants)
+    honoured during decoding."""
 
     def run(prompts: list[str], *, temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 256,
             stop: Sequence[str] = (), seed: int | None = None) -> list[str]:
@@ -123,9 +143,11 @@ def completion_fn(model: Transformer, tokenizer, bos: bool = True) -> Callable[.
             # SentencePiece decode would strip as the sentence's dummy prefix
             return tokenizer.decode_infilling(new_tokens)
 
+        stops = word_start_variants(stop)
+
         def should_stop(_, new_tokens):
             text = decode(new_tokens)
-            return any(s in text for s in stop)
+            return any(s in text for s in stops)
 
         outs = generate(model, ids, max_new_tokens, temperature, top_p, stop_ids=[tokenizer.eos_id],
                         seed=seed, should_stop=should_stop if stop else None)

@@ -42,7 +42,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from minillama.generate import check_decoding, truncate_at_stop
+from minillama.generate import check_decoding, truncate_at_stop, word_start_variants
 from minillama.model import KVCache, Transformer
 from minillama.tokenizer import check_model_tokenizer
 
@@ -416,7 +416,8 @@ class PromptCache:
 # --- stop strings, checked as the text grows -------------------------------------------------
 
 class StopStrings:
-    """``should_stop(row, new_tokens)`` for stop strings in the decoded text (and an optional
+    """``should_stop(row, new_tokens)`` for stop strings in the decoded text (and their
+    word-start variants, :func:`minillama.generate.word_start_variants`; and an optional
     regex), e.g. HumanEval's. Each call decodes only the tokens added since the last call of
     that row, as their piece texts, and searches only the text that could complete a match;
     a row that produced a byte or special piece falls back to decoding all its tokens with
@@ -425,7 +426,7 @@ class StopStrings:
     def __init__(self, tok, stop: Sequence[str] = (), pattern: re.Pattern | None = None, lookback: int = 1):
         from minillama.healing import piece_texts
 
-        self.tok, self.stop, self.pattern = tok, [s for s in stop if s], pattern
+        self.tok, self.stop, self.pattern = tok, word_start_variants(s for s in stop if s), pattern
         self.texts = piece_texts(tok)
         # a match may start this many characters before the new text (a regex: ``lookback``)
         self.back = max([len(s) - 1 for s in self.stop] + [lookback])

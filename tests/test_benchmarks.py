@@ -27,6 +27,7 @@ def test_truncate_at_stop():
     assert truncate(text, HUMANEVAL_STOP) == "    return 1\n"
     assert truncate("    x = 1\n# test\nprint(x)", HUMANEVAL_STOP) == "    x = 1"
     assert truncate("    return 1", HUMANEVAL_STOP) == "    return 1"
+    assert truncate("    return 1\n def other():\n", HUMANEVAL_STOP) == "    return 1"  # "\n" + "▁def"
 
 
 @pytest.mark.parametrize("kind,count", [("single-line", 1033), ("multi-line", 5815)])

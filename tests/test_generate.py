@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from minillama.generate import generate, sample_next, truncate_at_stop
+from minillama.generate import generate, sample_next, truncate_at_stop, word_start_variants
 from minillama.model import ModelConfig, Transformer
 
 
@@ -85,6 +85,49 @@ def test_bad_decoding_settings_are_refused_in_both_decoders(model, kwargs, words
 def test_truncate_at_stop():
     assert truncate_at_stop("    return x\ndef g():\n", ["\ndef ", "\nclass "]) == "    return x"
     assert truncate_at_stop("abc", ["\n#"]) == "abc"
+
+
+def test_a_word_start_def_is_a_stop_too():
+    r"""A tokenizer with a word-start piece can write a new top-level def as "\n" + "▁def",
+    which decodes as "\n def": it ends the completion like "\ndef " does."""
+    stops = word_start_variants(["\ndef ", "\nclass ", "\n def ", "\n\n", "[DONE]"])
+    assert stops == ["\ndef ", "\nclass ", "\n def ", "\n\n", "[DONE]", "\n class "]
+    assert truncate_at_stop("    return x\n def g(y):\n    return y\n", ["\ndef "]) == "    return x"
+    body = "    def inner(a):\n        return a\n    return inner(x)\n"  # four-space code is never cut
+    assert truncate_at_stop(body, ["\ndef ", "\nclass "]) == body
+
+
+def test_a_word_start_def_stops_decoding():
+    from _tok_fixtures import tiny_tokenizer
+
+    from minillama.generate import completion_fn
+
+    tok = tiny_tokenizer()
+    target = tok.encode_infilling("    return 1\n def g(y):\n    return y\n")
+    assert "\n def g" in tok.decode_infilling(target)  # "\n", "▁", "def", ...
+
+    class Echo(torch.nn.Module):  # always predicts the next target token
+        cfg = ModelConfig.from_name("debug", vocab_size=tok.vocab_size)
+
+        def __init__(self):
+            super().__init__()
+            self.tok_embeddings = torch.nn.Embedding(1, 1)
+            self.calls = 0
+
+        def new_cache(self, batch_size, max_len=None):
+            return None
+
+        def forward(self, tokens, start_pos=0, cache=None):
+            logits = torch.full((tokens.shape[0], tokens.shape[1], tok.vocab_size), -1e9)
+            logits[:, -1, target[min(self.calls, len(target) - 1)]] = 0.0
+            self.calls += 1
+            return logits
+
+    model = Echo()
+    out = completion_fn(model, tok)(["def f(x):\n"], max_new_tokens=len(target), stop=["\ndef ", "\nclass "])
+    assert out == ["    return 1"]
+    first = next(k for k in range(len(target)) if "\n def " in tok.decode_infilling(target[:k]))
+    assert model.calls == first < len(target)  # decoding stopped at the token that completed "\n def "
 
 
 def test_completion_fn_keeps_leading_indentation_of_the_continuation(tmp_path):

@@ -147,6 +147,15 @@ def test_stop_strings_fire_where_a_full_decode_first_shows_them():
         assert fired == brute, stop
 
 
+def test_stop_strings_fire_on_a_word_start_def():
+    r"""A newline, "▁" and "def" decode as "\n def": HumanEval's "\ndef " stops them too."""
+    tok = tiny_tokenizer()
+    ids = tok.encode_infilling("    return 1\n def g(y):")
+    check = StopStrings(tok, ["\ndef "])
+    fired = next(k for k in range(1, len(ids) + 1) if check(0, ids[:k]))
+    assert tok.decode_infilling(ids[:fired]) == "    return 1\n def "
+
+
 def test_text_sampler_greedy_equals_the_plain_text_generator():
     tok = tiny_tokenizer()
     torch.manual_seed(0)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from minillama.generate import truncate_at_stop
+
 # Where a completion ends: the next top-level statement. "\n#" and "\nprint(" catch a model
 # that goes on to write a test; "\n```" a chat-style fence.
 HUMANEVAL_STOP = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\n@", "\n```"]
@@ -47,13 +49,10 @@ def load_humaneval(path: str | Path | None = None) -> dict[str, dict]:
 
 
 def truncate(completion: str, stop: Iterable[str] = HUMANEVAL_STOP) -> str:
-    """Cut ``completion`` at the first stop sequence (what a harness does after sampling)."""
-    cut = len(completion)
-    for s in stop:
-        i = completion.find(s)
-        if i != -1:
-            cut = min(cut, i)
-    return completion[:cut]
+    r"""Cut ``completion`` at the first stop sequence (what a harness does after sampling),
+    including the word-start variants of :func:`minillama.generate.word_start_variants`
+    (``"\n def "`` for ``"\ndef "``)."""
+    return truncate_at_stop(completion, stop)
 
 
 def write_samples_jsonl(path: str | Path, samples: Iterable[dict]) -> Path:

@@ -36,7 +36,7 @@ from minillama.evaluation.metrics import wilson_interval
 from minillama.execution import evaluate_many
 from minillama.fim import cut_at_stop, infilling_prompt
 from minillama.healing import heal_prompt, healed_start, model_next_logits, token_boundaries
-from minillama.generate import generate, truncate_at_stop
+from minillama.generate import generate, truncate_at_stop, word_start_variants
 from minillama.sampling import batch_generator, text_sampler
 from minillama.tokenizer import check_model_tokenizer
 
@@ -56,10 +56,11 @@ def text_generator(model, tok, context: int | None = None) -> Generate:
             stop: Sequence[str] = (), seed: int | None = None) -> list[str]:
         keep = max(1, context - max_new_tokens - 1)
         ids = [[tok.bos_id] + tok.encode(p)[-keep:] for p in prompts]
+        stops = word_start_variants(stop)
 
         def should_stop(_, new):
             text = tok.decode_infilling(new)
-            return any(s in text for s in stop)
+            return any(s in text for s in stops)
 
         outs = generate(model, ids, max_new_tokens, temperature, top_p, stop_ids=[tok.eos_id, tok.eot_id],
                         seed=seed, should_stop=should_stop if stop else None)
