@@ -206,3 +206,13 @@ def test_plans_are_what_modules_render():
                     break
             else:
                 raise AssertionError(f"{fn.chain} {fn.consts} is not in the plan {plan}")
+
+
+def test_paired_comparison_of_two_runs_uses_the_shared_tasks():
+    from minillama.codeworld.compare import paired
+
+    a = {"t1": True, "t2": True, "t3": False, "only_in_a": True}
+    b = {"t1": True, "t2": False, "t3": True, "only_in_b": False}
+    r = paired(a, b)
+    assert (r["n"], r["a"], r["b"], r["only_a"], r["only_b"]) == (3, 2, 2, 1, 1)
+    assert r["p"] == 1.0

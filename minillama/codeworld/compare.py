@@ -11,27 +11,18 @@ from __future__ import annotations
 
 import json
 import sys
-from math import comb
+
+from minillama.evaluation.metrics import mcnemar
 
 from .recipe import cache_dir
 
 
-def mcnemar(b: int, c: int) -> float:
-    """Exact two-sided McNemar p-value for b and c discordant pairs."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    k = min(b, c)
-    p = sum(comb(n, i) for i in range(k + 1)) / 2 ** n
-    return min(1.0, 2 * p)
-
-
 def paired(a: dict, b: dict) -> dict:
+    """Two runs scored on the same tasks (``{task_id: passed}``): counts and McNemar's exact p."""
     common = sorted(set(a) & set(b))
-    only_a = sum(a[t] and not b[t] for t in common)
-    only_b = sum(b[t] and not a[t] for t in common)
+    test = mcnemar([a[t] for t in common], [b[t] for t in common])
     return {"n": len(common), "a": sum(a[t] for t in common), "b": sum(b[t] for t in common),
-            "only_a": only_a, "only_b": only_b, "p": mcnemar(only_a, only_b)}
+            "only_a": test["a_only"], "only_b": test["b_only"], "p": test["p"]}
 
 
 def load(name: str) -> dict:
