@@ -2,7 +2,7 @@
 (TinyStories' idea applied to code), with held-out evaluation.
 
     from minillama.codeworld import documents, problems, infilling
-    docs = documents(1000, seed=0)              # training text: modules of 3-6 functions
+    docs = documents(1000, seed=0)              # training text: modules of 2-5 functions
     mini = problems("compositions", n=150)      # HumanEval-format problems of one tier
     sl = infilling("single-line", "instances")  # HumanEval-Infilling built from a tier
 
