@@ -499,9 +499,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from minillama.data.corpus import CorpusError
+    from minillama.tokenizer import TokenizerError
+    from minillama.training.checkpoint import CheckpointError
+
     try:
         return int(args.func(args) or 0)
-    except CLIError as e:
+    except (CLIError, CorpusError, TokenizerError, CheckpointError) as e:  # bad input: say what, no traceback
         parser.exit(2, f"{parser.prog} {args.command}: error: {e}\n")
 
 

@@ -91,3 +91,13 @@ def test_generate_without_checkpoint_needs_the_profiles_trained_model(tmp_path, 
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "no --checkpoint given" in err and "pretrain-fim" in err and "python -m minillama train" in err
+
+
+def test_a_corpus_source_that_is_not_code_is_an_error_not_a_traceback(tmp_path, capsys):
+    f = tmp_path / "notes.txt"
+    f.write_text("hello")
+    with pytest.raises(SystemExit) as e:
+        main(["corpus", "--source", str(f)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "neither a .py nor a .jsonl" in err and "Traceback" not in err
