@@ -199,3 +199,19 @@ def test_context_sweep_scores_the_same_targets_with_more_context(model, windows)
     assert sweep_ppl(sweep)[32] == pytest.approx(math.exp(full[:, -8:].mean().item()), rel=1e-5)
     with pytest.raises(ValueError):
         context_sweep(model, windows, [4], n_targets=8)
+
+
+def test_cost_measured_in_a_fresh_process_sees_the_score_matrix():
+    """A fresh process shows what one forward adds: the naive attention holds at least its
+    T × T scores, SDPA far less, and a forward at 4× the length costs more memory."""
+    from minillama.long_context.cost import fresh_process_cost
+    from minillama.model import ModelConfig
+
+    forward, attention = fresh_process_cost(ModelConfig.from_name("debug", vocab_size=512), [256, 1024],
+                                            naive_max=1024, threads=1)
+    assert [r["seq_len"] for r in forward] == [256, 1024] and all(r["seconds"] > 0 for r in forward)
+    big = attention[-1]
+    if big["naive_mib"] is None:  # not Linux: nothing to measure
+        return
+    assert big["naive_mib"] >= big["scores_mib"] > 4 * big["sdpa_mib"]
+    assert forward[-1]["peak_mib"] > forward[0]["peak_mib"]

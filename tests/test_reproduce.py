@@ -37,3 +37,22 @@ def test_a_failed_run_leaves_the_previous_results(tmp_path, monkeypatch):
     incomplete = out.with_name("quick.incomplete")
     assert json.loads((incomplete / "summary.json").read_text())["run"]["failures"]
     assert not list(out.parent.glob(".quick.staging-*"))
+
+
+@pytest.mark.slow
+def test_a_partial_rerun_keeps_the_other_notebooks_results_and_times(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINILLAMA_PROFILE", "quick")
+    monkeypatch.delenv("MINILLAMA_RESULTS_DIR", raising=False)
+    nbs, out = tmp_path / "notebooks", tmp_path / "results" / "quick"
+    nbs.mkdir()
+    _notebook(nbs / "01_demo.ipynb", RECORD.format(value=1))
+    _notebook(nbs / "02_other.ipynb", "from minillama.course.results import record\nrecord('other', value=7)\n")
+    assert reproduce(out, notebooks_dir=nbs) == 0
+    _notebook(nbs / "02_other.ipynb", "from minillama.course.results import record\nrecord('other', value=8)\n")
+    assert reproduce(out, only=["02"], notebooks_dir=nbs) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["demo"] == {"value": 1} and summary["other"] == {"value": 8}
+    run = summary["run"]
+    assert run["notebooks"] == ["01_demo", "02_other"] and run["rerun"] == ["02_other"]
+    assert set(run["wall_seconds"]) == {"01_demo", "02_other"}
+    assert run["wall_seconds_total"] == pytest.approx(sum(run["wall_seconds"].values()), abs=0.2)

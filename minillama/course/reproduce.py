@@ -13,6 +13,7 @@ fresh-machine check runs) never overwrites the committed ``cpu`` reference run.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -109,7 +110,7 @@ def reproduce(out: str | Path | None = None, only: list[str] | None = None,
     os.environ[RESULTS_ENV] = str(staging)
     # progress bars in a saved notebook: a few updates a minute, never one per step
     os.environ.setdefault("TQDM_MININTERVAL", "30")
-    total_start, seconds, failures = time.time(), {}, {}
+    seconds, failures = {}, {}
     try:
         for i, path in enumerate(paths, 1):
             print(f"[{i}/{len(paths)}] {path.name} (profile {profile.name}) ...", flush=True)
@@ -118,10 +119,14 @@ def reproduce(out: str | Path | None = None, only: list[str] | None = None,
             print(f"    {'ok' if ok else 'FAILED: ' + error} in {secs:.0f} s", flush=True)
             if not ok:
                 failures[path.stem] = error
-        record("run", profile=profile.name, wall_seconds_total=round(time.time() - total_start, 1),
-               wall_seconds=seconds, machine=machine_description(),
+        earlier = {}
+        if only and (staging / "summary.json").exists():  # a partial rerun: keep the other notebooks' times
+            earlier = json.loads((staging / "summary.json").read_text()).get("run", {}).get("wall_seconds", {})
+        all_seconds = {**earlier, **seconds}
+        record("run", profile=profile.name, wall_seconds_total=round(sum(all_seconds.values()), 1),
+               wall_seconds=all_seconds, machine=machine_description(),
                commit=git_commit(root or notebooks_dir), failures=failures,
-               notebooks=[p.stem for p in paths])
+               notebooks=sorted(all_seconds), rerun=[p.stem for p in paths] if only else [])
         write_report(staging)
     except BaseException:
         _keep_incomplete(staging, final)

@@ -135,3 +135,47 @@ def forward_cost(model: Transformer, lengths: Sequence[int], with_memory: bool =
 def naive_attention_scores_mib(cfg, T: int, dtype_bytes: int = 4) -> float:
     """Memory of one layer's explicit score matrix (heads × T × T), what SDPA never builds."""
     return cfg.n_heads * T * T * dtype_bytes / 2**20
+
+
+def fresh_process_cost(cfg, lengths: Sequence[int], naive_max: int = 4096,
+                       threads: int | None = None) -> tuple[list[dict], list[dict]]:
+    """:func:`forward_cost` of a model of shape ``cfg`` (random weights: cost does not depend on
+    them) and :func:`attention_memory`, measured in a new Python process on the CPU.
+
+    A process that has already done heavy work serves new tensors from memory it freed earlier,
+    so its resident high-water mark does not move and a measured peak reads 0; a fresh process
+    shows what one forward really adds. Returns ``(forward rows, attention rows)``."""
+    import dataclasses
+    import json
+    import subprocess
+    import sys
+
+    job = {"cfg": dataclasses.asdict(cfg), "lengths": list(lengths), "naive_max": naive_max,
+           "threads": threads or torch.get_num_threads()}
+    out = subprocess.run([sys.executable, "-m", "minillama.long_context.cost"], input=json.dumps(job),
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"the cost measurement process failed:\n{out.stderr[-2000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result["forward"], result["attention"]
+
+
+def _main() -> None:
+    import json
+    import sys
+
+    from minillama.model import ModelConfig
+
+    job = json.loads(sys.stdin.read())
+    torch.set_num_threads(job["threads"])
+    cfg = ModelConfig(**{k: v for k, v in job["cfg"].items() if k != "rope_scaling"},
+                      rope_scaling=job["cfg"].get("rope_scaling"))
+    model = Transformer(cfg)
+    forward = forward_cost(model, job["lengths"])
+    attention = attention_memory(job["lengths"], cfg.n_heads, cfg.head_dim,
+                                 naive_max=min(job["naive_max"], max(job["lengths"])))
+    print(json.dumps({"forward": forward, "attention": attention}))
+
+
+if __name__ == "__main__":
+    _main()
