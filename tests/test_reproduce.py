@@ -56,3 +56,22 @@ def test_a_partial_rerun_keeps_the_other_notebooks_results_and_times(tmp_path, m
     assert run["notebooks"] == ["01_demo", "02_other"] and run["rerun"] == ["02_other"]
     assert set(run["wall_seconds"]) == {"01_demo", "02_other"}
     assert run["wall_seconds_total"] == pytest.approx(sum(run["wall_seconds"].values()), abs=0.2)
+
+
+def test_the_recorded_commit_ignores_the_runs_own_results(tmp_path):
+    import subprocess
+
+    from minillama.course.reproduce import git_commit
+
+    def git(*a):
+        subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "summary.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    (tmp_path / "results" / "summary.json").write_text('{"run": {}}')
+    assert not git_commit(tmp_path).endswith("-dirty")
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path).endswith("-dirty")

@@ -114,8 +114,11 @@ def write_report(out: Path) -> Path:
     lines = ["# minillama reproduction report", ""]
     if run:
         machine = run.get("machine", {})
+        rerun = run.get("rerun") or []
         lines += [f"Profile `{run.get('profile')}`, {run.get('wall_seconds_total', 0) / 60:.1f} minutes in all, "
-                  f"commit `{run.get('commit')}`.", "",
+                  f"commit `{run.get('commit')}`."
+                  + (f" Rerun on their own after the full run (their times are the rerun's, with what earlier "
+                     f"notebooks had trained cached): {', '.join(rerun)}." if rerun else ""), "",
                   "Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()) + ".", "",
                   "| notebook | seconds |", "|---|---|"]
         lines += [f"| {name} | {secs} |" for name, secs in run.get("wall_seconds", {}).items()]
