@@ -80,3 +80,12 @@ def test_healing_is_judged_on_pass_at_1():
     assert judge("token healing", s).startswith("not testable")
     heal.update(pass1=0.1, pass1_healed=0.2)
     assert judge("token healing", s) == HOLDS
+
+
+def test_spm_vs_psm_uses_the_paired_test_when_recorded():
+    inf = {"single-line PSM": {"pass@1": 0.30, "passed": 30, "total": 100},
+           "single-line SPM": {"pass@1": 0.45, "passed": 45, "total": 100}}
+    s = {"evaluation": {"infilling": inf, "infilling_spm_vs_psm": {"single-line": {"a_only": 17, "b_only": 2, "p": 0.0007}}}}
+    assert judge("SPM infills", s) == HOLDS
+    s["evaluation"]["infilling_spm_vs_psm"]["single-line"].update(a_only=3, b_only=2, p=1.0)
+    assert judge("SPM infills", s).startswith("inconclusive")

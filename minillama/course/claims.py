@@ -170,6 +170,12 @@ def _spm_vs_psm(s):
     ours = f"PSM {_pct(psm['pass@1'])}, SPM {_pct(spm['pass@1'])} (n = {psm['total']})"
     if psm["passed"] == 0 and spm["passed"] == 0:
         return ours, NOT_COMPARABLE
+    paired = (_get(s, "evaluation", "infilling_spm_vs_psm") or {}).get("single-line")
+    if paired:  # the same tasks in both layouts: McNemar
+        ours += f"; {paired['a_only']} tasks only SPM passes, {paired['b_only']} only PSM (McNemar p = {paired['p']:.2g})"
+        if paired["p"] >= 0.05:
+            return ours, "inconclusive (paired p ≥ 0.05)"
+        return ours, HOLDS if paired["a_only"] > paired["b_only"] else FAILS
     if not _separated(psm["passed"], psm["total"], spm["passed"], spm["total"]):
         return ours, INCONCLUSIVE
     return ours, HOLDS if spm["pass@1"] >= psm["pass@1"] else FAILS
@@ -223,7 +229,7 @@ CLAIMS = [
     Claim("HumanEval pass@1", "headline results", "Code Llama 7B 33.5 %", "a 7B model against ours: compared, not judged",
           _humaneval),
     Claim("SPM infills single lines at least as well as PSM", "§2.3, App. E", "7B 83.3 (SPM) vs 77.0 (PSM)",
-          "SPM pass@1 ≥ PSM pass@1, intervals apart (not judged when both are 0)", _spm_vs_psm),
+          "SPM pass@1 ≥ PSM pass@1 on the same tasks, McNemar p < 0.05 (not judged when both are 0)", _spm_vs_psm),
     Claim("token healing would fix SPM on random spans", "§2.3 (suggested, not built)",
           "random-span SPM 39.6 vs PSM 60.7", "healing raises SPM's random-span pass@1 (first-character accuracy shown as a proxy)", _healing),
     Claim("the harness passes every canonical HumanEval solution", "HumanEval", "164 / 164",
