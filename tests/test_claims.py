@@ -89,3 +89,12 @@ def test_spm_vs_psm_uses_the_paired_test_when_recorded():
     assert judge("SPM infills", s) == HOLDS
     s["evaluation"]["infilling_spm_vs_psm"]["single-line"].update(a_only=3, b_only=2, p=1.0)
     assert judge("SPM infills", s).startswith("inconclusive")
+
+
+def test_an_arm_that_did_not_run_is_reported_not_run_and_nothing_crashes():
+    s = {"self_instruct": {"pass1_base": 0.0, "pass1_filtered": None, "pass1_unfiltered": 0.0, "pass1_oracle": 0.0,
+                           "n_heldout": 20, "n_train_examples": 0, "p_filtered_vs_unfiltered": None}}
+    assert judge("execution-filtered", s) == NOT_RUN
+    s["self_instruct"]["n_train_examples"] = 3  # kept, but the arm's number is missing: still no crash
+    assert judge("execution-filtered", s) == NOT_RUN
+    assert len(claims_table(s)) == len(CLAIMS) + 2

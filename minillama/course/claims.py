@@ -44,7 +44,7 @@ def _separated(k1: int, n1: int, k2: int, n2: int) -> bool:
 
 
 def _pct(x) -> str:
-    return f"{100 * x:.1f}"
+    return "—" if x is None else f"{100 * x:.1f}"
 
 
 def _fim_cost(s):
@@ -135,9 +135,9 @@ def _filtering(s):
     if not {"pass1_base", "pass1_filtered", "pass1_unfiltered"} <= set(sec):
         return "—", NOT_MEASURED
     b, f, u, n = sec["pass1_base"], sec["pass1_filtered"], sec["pass1_unfiltered"], sec.get("n_heldout")
-    ours = f"base {_pct(b)}, filtered {_pct(f)}, unfiltered {_pct(u)} (n = {n})"
     if not sec.get("n_train_examples") or f is None:
         return "no example passed the filter, so the filtered fine-tuning never ran", NOT_RUN
+    ours = f"base {_pct(b)}, filtered {_pct(f)}, unfiltered {_pct(u)} (n = {n})"
     if u is None:
         return ours, NOT_MEASURED
     p_base, p_unf = sec.get("p_filtered_vs_base"), sec.get("p_filtered_vs_unfiltered")
