@@ -97,16 +97,10 @@ def test_a_word_start_def_is_a_stop_too():
     assert truncate_at_stop(body, ["\ndef ", "\nclass "]) == body
 
 
-def test_a_word_start_def_stops_decoding():
-    from _tok_fixtures import tiny_tokenizer
-
-    from minillama.generate import completion_fn
-
-    tok = tiny_tokenizer()
-    target = tok.encode_infilling("    return 1\n def g(y):\n    return y\n")
-    assert "\n def g" in tok.decode_infilling(target)  # "\n", "▁", "def", ...
-
-    class Echo(torch.nn.Module):  # always predicts the next target token
+def _echo_model(tok, target):
+    """A "model" that always predicts the next token of ``target`` (counting its calls), with the
+    interface completion_fn needs."""
+    class Echo(torch.nn.Module):
         cfg = ModelConfig.from_name("debug", vocab_size=tok.vocab_size)
 
         def __init__(self):
@@ -123,7 +117,19 @@ def test_a_word_start_def_stops_decoding():
             self.calls += 1
             return logits
 
-    model = Echo()
+    return Echo()
+
+
+def test_a_word_start_def_stops_decoding():
+    from _tok_fixtures import tiny_tokenizer
+
+    from minillama.generate import completion_fn
+
+    tok = tiny_tokenizer()
+    target = tok.encode_infilling("    return 1\n def g(y):\n    return y\n")
+    assert "\n def g" in tok.decode_infilling(target)  # "\n", "▁", "def", ...
+
+    model = _echo_model(tok, target)
     out = completion_fn(model, tok)(["def f(x):\n"], max_new_tokens=len(target), stop=["\ndef ", "\nclass "])
     assert out == ["    return 1"]
     first = next(k for k in range(len(target)) if "\n def " in tok.decode_infilling(target[:k]))
@@ -138,23 +144,6 @@ def test_completion_fn_keeps_leading_indentation_of_the_continuation(tmp_path):
     tok = Tokenizer.train([text], 300, tmp_path / "tok.model")
     target = tok.encode_infilling("    return x + 1\n")
 
-    class Echo(torch.nn.Module):  # a "model" that always predicts the next target token
-        cfg = ModelConfig.from_name("debug", vocab_size=tok.vocab_size)
-
-        def __init__(self):
-            super().__init__()
-            self.tok_embeddings = torch.nn.Embedding(1, 1)
-            self.calls = 0
-
-        def new_cache(self, batch_size, max_len=None):
-            return None
-
-        def forward(self, tokens, start_pos=0, cache=None):
-            logits = torch.full((tokens.shape[0], tokens.shape[1], tok.vocab_size), -1e9)
-            logits[:, -1, target[min(self.calls, len(target) - 1)]] = 0.0
-            self.calls += 1
-            return logits
-
-    run = completion_fn(Echo(), tok)
+    run = completion_fn(_echo_model(tok, target), tok)
     out = run(["def f(x):\n"], max_new_tokens=len(target))[0]
     assert out == "    return x + 1\n"
