@@ -18,12 +18,19 @@ def _notebook(path, code):
 RECORD = "from minillama.course.results import record\nrecord('demo', value={value})\n"
 
 
-@pytest.mark.slow
-def test_a_failed_run_leaves_the_previous_results(tmp_path, monkeypatch):
+@pytest.fixture
+def dirs(tmp_path, monkeypatch):
+    """A notebooks folder and the quick profile's results folder, in a temporary directory."""
     monkeypatch.setenv("MINILLAMA_PROFILE", "quick")
     monkeypatch.delenv("MINILLAMA_RESULTS_DIR", raising=False)
     nbs, out = tmp_path / "notebooks", tmp_path / "results" / "quick"
     nbs.mkdir()
+    return nbs, out
+
+
+@pytest.mark.slow
+def test_a_failed_run_leaves_the_previous_results(dirs):
+    nbs, out = dirs
     _notebook(nbs / "01_demo.ipynb", RECORD.format(value=1))
     assert reproduce(out, notebooks_dir=nbs) == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -40,11 +47,8 @@ def test_a_failed_run_leaves_the_previous_results(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_partial_rerun_keeps_the_other_notebooks_results_and_times(tmp_path, monkeypatch):
-    monkeypatch.setenv("MINILLAMA_PROFILE", "quick")
-    monkeypatch.delenv("MINILLAMA_RESULTS_DIR", raising=False)
-    nbs, out = tmp_path / "notebooks", tmp_path / "results" / "quick"
-    nbs.mkdir()
+def test_a_partial_rerun_keeps_the_other_notebooks_results_and_times(dirs):
+    nbs, out = dirs
     _notebook(nbs / "01_demo.ipynb", RECORD.format(value=1))
     _notebook(nbs / "02_other.ipynb", "from minillama.course.results import record\nrecord('other', value=7)\n")
     assert reproduce(out, notebooks_dir=nbs) == 0
