@@ -76,6 +76,14 @@ def need(ok: bool) -> None:
         raise Undefined
 
 
+def nonempty(f: Callable) -> Callable:
+    """A reference defined only on a non-empty input (a list, a string, a list of words)."""
+    def g(v, *c):
+        need(len(v) > 0)
+        return f(v, *c)
+    return g
+
+
 def guard(ok: bool) -> None:
     """A safety limit (no 10**9-element list, no endless loop): always on."""
     if not ok:

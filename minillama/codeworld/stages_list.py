@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .stage import Undefined, emap, filt, guard, ints, need, other_list, red, seps, whole
+from .stage import Undefined, emap, filt, guard, ints, nonempty, other_list, red, seps, whole
 
 L = "list"
 
@@ -21,13 +21,6 @@ def _running(xs):
         total += x
         out.append(total)
     return out
-
-
-def _nonempty(f):
-    def g(xs, *c):
-        need(len(xs) > 0)
-        return f(xs, *c)
-    return g
 
 
 def _product(xs):
@@ -141,11 +134,11 @@ REDUCERS = [
         ["the number of elements in {X}", "how many numbers there are in {X}"],
         ["count {X}", "count the elements of {X}"], ["count", "how_many", "num"],
         exprs=["len({e})"], init="{acc} = 0", update="{acc} += 1", var="count"),
-    red("max", L, "int", _nonempty(max),
+    red("max", L, "int", nonempty(max),
         ["the largest number in {X}", "the maximum of {X}"], ["find the largest number of {X}", "take the maximum of {X}"],
         ["max", "largest", "biggest"], exprs=["max({e})"], init="{acc} = None",
         update="if {acc} is None or {v} > {acc}:\n    {acc} = {v}", gen=True, var="best"),
-    red("min", L, "int", _nonempty(min),
+    red("min", L, "int", nonempty(min),
         ["the smallest number in {X}", "the minimum of {X}"], ["find the smallest number of {X}", "take the minimum of {X}"],
         ["min", "smallest", "lowest"], exprs=["min({e})"], init="{acc} = None",
         update="if {acc} is None or {v} < {acc}:\n    {acc} = {v}", gen=True, var="lowest"),
@@ -162,10 +155,10 @@ REDUCERS = [
 ]
 
 WHOLES = [
-    whole("first", L, "int", _nonempty(lambda xs: xs[0]),
+    whole("first", L, "int", nonempty(lambda xs: xs[0]),
           ["the first element of {X}", "the first number in {X}"], ["take the first element of {X}"],
           ["first", "head"], exprs=["{e}[0]"], var="first"),
-    whole("last", L, "int", _nonempty(lambda xs: xs[-1]),
+    whole("last", L, "int", nonempty(lambda xs: xs[-1]),
           ["the last element of {X}", "the final number in {X}"], ["take the last element of {X}"],
           ["last", "tail"], exprs=["{e}[-1]", "{e}[len({e}) - 1]"], var="last"),
     whole("count_eq", L, "int", lambda xs, c: xs.count(c),
@@ -174,7 +167,7 @@ WHOLES = [
           exprs=["{e}.count({c0})", "len([{x} for {x} in {e} if {x} == {c0}])"],
           blocks=["{out} = 0\nfor {x} in {e}:\n    if {x} == {c0}:\n        {out} += 1"],
           consts=[ints(-2, 5, "target", "value", "item")], var="count"),
-    whole("spread", L, "int", _nonempty(lambda xs: max(xs) - min(xs)),
+    whole("spread", L, "int", nonempty(lambda xs: max(xs) - min(xs)),
           ["the difference between the largest and the smallest number in {X}", "the spread of {X}"],
           ["subtract the minimum of {X} from its maximum"], ["spread", "value_range"],
           exprs=["max({e}) - min({e})"],
@@ -196,7 +189,7 @@ WHOLES = [
           blocks=["{out} = -1\nfor {i}, {x} in enumerate({e}):\n    if {x} == {c0}:\n        {out} = {i}\n        break"],
           finals=["for {i} in range(len({e})):\n    if {e}[{i}] == {c0}:\n        return {i}\nreturn -1"],
           consts=[ints(-2, 5, "target", "value", "needle")], var="index"),
-    whole("index_max", L, "int", _nonempty(lambda xs: xs.index(max(xs))),
+    whole("index_max", L, "int", nonempty(lambda xs: xs.index(max(xs))),
           ["the index of the largest number in {X}", "the position of the maximum of {X} (the first one on ties)"],
           ["find the position of the largest number of {X}"], ["argmax", "index_of_max"],
           exprs=["{e}.index(max({e}))"],

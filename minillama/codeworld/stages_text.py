@@ -3,17 +3,10 @@ searching, string building, tests, splitting and joining."""
 
 from __future__ import annotations
 
-from .stage import chars, emap, filt, ints, need, red, seps, whole
+from .stage import chars, emap, filt, ints, need, nonempty, red, seps, whole
 
 S, W = "str", "words"
 VOWELS = "aeiouAEIOU"
-
-
-def _nonempty(f):
-    def g(v, *c):
-        need(len(v) > 0)
-        return f(v, *c)
-    return g
 
 
 def _initial(w):
@@ -95,9 +88,9 @@ CHAR_STAGES = [
           blocks=["{out} = -1\nfor {i} in range(len({e})):\n    if {e}[{i}] == {c0}:\n        {out} = {i}\n        break"],
           finals=["for {i}, {x} in enumerate({e}):\n    if {x} == {c0}:\n        return {i}\nreturn -1"],
           consts=[chars("aeilnorst ", "letter", "ch", "target")], var="index"),
-    whole("first_char", S, S, _nonempty(lambda s: s[0]), ["the first character of {X}", "the initial of {X}"],
+    whole("first_char", S, S, nonempty(lambda s: s[0]), ["the first character of {X}", "the initial of {X}"],
           ["take the first character of {X}"], ["first_char", "initial"], exprs=["{e}[0]", "{e}[:1]"], var="first"),
-    whole("last_char", S, S, _nonempty(lambda s: s[-1]), ["the last character of {X}", "the final character of {X}"],
+    whole("last_char", S, S, nonempty(lambda s: s[-1]), ["the last character of {X}", "the final character of {X}"],
           ["take the last character of {X}"], ["last_char", "final"], exprs=["{e}[-1]"], var="last"),
     whole("reverse_s", S, S, lambda s: s[::-1], ["{X} reversed", "the characters of {X} in reverse order"],
           ["reverse {X}"], ["reverse", "backwards", "mirror"], exprs=["{e}[::-1]", "''.join(reversed({e}))"],
@@ -210,18 +203,18 @@ WORD_STAGES = [
         ["join the words of {X} with {c0}"], ["joined", "glue", "join_words"], exprs=["{c0}.join({e})"],
         init="{acc} = ''", update="if {acc}:\n    {acc} += {c0}\n{acc} += {v}", gen=True,
         consts=[seps((" ", "-", ",", "", "_", ", "), "sep", "separator", "glue")], var="text"),
-    red("longest", W, S, _nonempty(lambda ws: max(ws, key=len)),
+    red("longest", W, S, nonempty(lambda ws: max(ws, key=len)),
         ["the longest word of {X} (the first one on ties)", "the word of {X} with the most letters"],
         ["find the longest word of {X}"], ["longest", "longest_word"], exprs=["max({e}, key=len)"],
         init="{acc} = None", update="if {acc} is None or len({v}) > len({acc}):\n    {acc} = {v}", gen=True, var="best"),
-    red("shortest", W, S, _nonempty(lambda ws: min(ws, key=len)),
+    red("shortest", W, S, nonempty(lambda ws: min(ws, key=len)),
         ["the shortest word of {X} (the first one on ties)", "the word of {X} with the fewest letters"],
         ["find the shortest word of {X}"], ["shortest", "shortest_word"], exprs=["min({e}, key=len)"],
         init="{acc} = None", update="if {acc} is None or len({v}) < len({acc}):\n    {acc} = {v}", gen=True,
         var="best", heldout=True),
-    whole("first_w", W, S, _nonempty(lambda ws: ws[0]), ["the first word of {X}", "the first entry of {X}"],
+    whole("first_w", W, S, nonempty(lambda ws: ws[0]), ["the first word of {X}", "the first entry of {X}"],
           ["take the first word of {X}"], ["first_word", "head_word"], exprs=["{e}[0]"], var="first"),
-    whole("last_w", W, S, _nonempty(lambda ws: ws[-1]), ["the last word of {X}", "the final entry of {X}"],
+    whole("last_w", W, S, nonempty(lambda ws: ws[-1]), ["the last word of {X}", "the final entry of {X}"],
           ["take the last word of {X}"], ["last_word", "tail_word"], exprs=["{e}[-1]"], var="last"),
     whole("sort_w", W, W, sorted, ["the words of {X} in alphabetical order", "{X} sorted alphabetically"],
           ["sort the words of {X}"], ["sorted_words", "alphabetical"], exprs=["sorted({e})"],
