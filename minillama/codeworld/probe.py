@@ -15,14 +15,18 @@ import torch.nn.functional as F
 
 
 @torch.no_grad()
-def copying_probe(model, tok, n: int = 32, length: int = 48, seed: int = 0) -> dict:
+def copying_probe(model, tok, n: int = 32, length: int = 48, seed: int = 0, pool=None) -> dict:
     """Mean loss on the first and second copy of ``n`` random sequences of ``length`` tokens
-    (the first token of each copy excluded: nothing predicts it)."""
+    (the first token of each copy excluded: nothing predicts it). ``pool``: the token ids to
+    draw from (default: every ordinary id). Ids the model has hardly seen have a loss above
+    uniform whatever it does, so a pool of frequent ids (:func:`frequent_ids`) isolates copying
+    from rare-token calibration."""
     was_training = model.training
     model.eval()
     device = model.tok_embeddings.weight.device
     special = set(tok.special_ids) | {tok.sp.unk_id()}
-    ordinary = torch.tensor([i for i in range(tok.vocab_size) if i not in special and not tok.sp.is_byte(i)])
+    ordinary = torch.tensor([i for i in (range(tok.vocab_size) if pool is None else pool)
+                             if i not in special and not tok.sp.is_byte(i)])
     g = torch.Generator().manual_seed(seed)
     r = ordinary[torch.randint(len(ordinary), (n, length), generator=g)]
     x = torch.cat([torch.full((n, 1), tok.bos_id), r, r], dim=1).to(device)
@@ -33,6 +37,12 @@ def copying_probe(model, tok, n: int = 32, length: int = 48, seed: int = 0) -> d
     second = nll[:, length + 1:2 * length].mean().item()  # x[L+2..2L]
     model.train(was_training)
     return {"first": first, "second": second, "ratio": second / first, "uniform": math.log(len(ordinary))}
+
+
+def frequent_ids(rows, k: int = 512) -> list[int]:
+    """The ``k`` most frequent token ids of training rows (an integer array)."""
+    counts = torch.bincount(torch.as_tensor(rows).flatten())
+    return counts.argsort(descending=True)[:k].tolist()
 
 
 def _arg(prompt: str) -> str:

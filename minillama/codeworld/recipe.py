@@ -21,6 +21,7 @@ import json
 import os
 import pickle
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -37,7 +38,7 @@ from minillama.training.trainer import TrainConfig, load_model, train
 
 from .documents import copy_documents, modules
 from .fimdesign import FimDesign, encode_modules
-from .probe import copying_probe
+from .probe import copying_probe, frequent_ids
 
 TOKENIZER_DOCS = 3000  # world modules the tokenizer sees, next to the stdlib (seed 99: not trained on)
 
@@ -116,7 +117,7 @@ def world_fingerprint() -> str:
     h = hashlib.sha256()
     for path in sorted(Path(__file__).parent.glob("*.py")):
         if path.name not in ("recipe.py", "report.py", "fimdesign.py", "probe.py", "handwritten.py", "compare.py",
-                             "decontam.py", "__init__.py"):
+                             "decontam.py", "reference.py", "__init__.py"):
             h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:10]
 
@@ -221,6 +222,11 @@ def run_training(r: Recipe, data: PackedData, val: dict, tok, out_dir: Path) -> 
                       progress=False)
     probes = []
     t0 = time.perf_counter()
+    pool = frequent_ids(data.rows[:2000])
+
+    def probe(m, step):  # random ids of the whole vocabulary, and frequent ids (copying alone)
+        frequent = copying_probe(m, tok, pool=pool)
+        return copying_probe(m, tok) | {"step": step, "frequent": {k: frequent[k] for k in ("first", "second", "ratio")}}
 
     def callback(step, rec):
         if step % 25 == 0:
@@ -236,10 +242,9 @@ def run_training(r: Recipe, data: PackedData, val: dict, tok, out_dir: Path) -> 
             break
         except _Pause as p:
             model = load_model(out_dir)
-            probe = copying_probe(model, tok) | {"step": p.args[0]}
-            probes.append(probe)
-            print(f"probe {probe}", flush=True)
-    probes.append(copying_probe(model, tok) | {"step": r.steps})
+            probes.append(probe(model, p.args[0]))
+            print(f"probe {probes[-1]}", flush=True)
+    probes.append(probe(model, r.steps))
     print(f"probe {probes[-1]}", flush=True)
     return model, probes
 
@@ -263,6 +268,8 @@ def main(argv=None):
     load0 = os.getloadavg()
     t0 = time.perf_counter()
     tok = get_tokenizer(r.vocab_size)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tok.path, out_dir / "tokenizer.model")  # the run carries its tokenizer (the stdlib differs by machine)
     data, stats = build_data(r, tok)
     val = val_streams(tok, r.seq_len)
     t_data = time.perf_counter() - t0

@@ -148,13 +148,14 @@ def log_row(result: dict, path: Path) -> None:
                 + "".join(f" {k}={r[k]}" for k in ("dim", "n_layers", "n_heads") if r.get(k))
                 + (f"; {r['notes']}" if r.get("notes") else ""))
     probe = result["probes"][-1]
+    freq = f" (frequent ids: ratio {probe['frequent']['ratio']:.2f})" if "frequent" in probe else ""
     sec = result["seconds"]
     load = result["load"]
     row = (f"| {r['name']} | {settings} | {result['params'] / 1e6:.1f}M | {_fmt(res.get('instances'))} | "
            f"{_fmt(res.get('compositions'))} | {_fmt(res.get('primitives'))} | "
            f"{res['handwritten']['passed'] if 'handwritten' in res else '–'}/30 | "
            f"{_fmt(res.get('single-line PSM'), True)} | {_fmt(res.get('single-line SPM'), True)} | "
-           f"{probe['first']:.2f}/{probe['second']:.2f} | {sec['train'] / 60:.1f} / {sec['eval'] / 60:.1f} | "
+           f"{probe['first']:.2f}/{probe['second']:.2f}{freq} | {sec['train'] / 60:.1f} / {sec['eval'] / 60:.1f} | "
            f"{load['start'][0]:.1f}/{load['after_train'][0]:.1f} | `{result['command']}` |\n")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

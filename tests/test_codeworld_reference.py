@@ -1,0 +1,65 @@
+"""The shipped reference model: export writes fp16 weights + tokenizer + logs + sha256 sums,
+verify catches a changed file, load_reference gives back the model (to fp16 rounding)."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+from _tok_fixtures import tiny_tokenizer
+
+from minillama.codeworld import reference
+from minillama.data.pipeline import PackedData, tokenizer_fingerprint
+from minillama.model import ModelConfig
+from minillama.training.trainer import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    torch.set_num_threads(1)
+    tok = tiny_tokenizer()
+    run = tmp_path_factory.mktemp("run")
+    data = PackedData.from_array(np.random.default_rng(0).integers(3, tok.vocab_size, (16, 33)))
+    res = train(TrainConfig(steps=2, batch_size=4, lr=1e-3, warmup=1, eval_interval=0, out_dir=str(run),
+                            progress=False),
+                ModelConfig.from_name("debug", vocab_size=tok.vocab_size), data,
+                tokenizer_hash=tokenizer_fingerprint(tok))
+    (run / "tokenizer.model").write_bytes(tok.sp.serialized_model_proto())
+    (run / "metrics.jsonl").write_text('{"step": 2, "loss": 1.0}\n')
+    (run / "result.json").write_text(json.dumps({"recipe": {"name": "test"}}))
+    out = reference.export(run, tmp_path_factory.mktemp("ship") / "codeworld")
+    return tok, res.model, out
+
+
+def test_export_ships_fp16_weights_with_sums(exported):
+    tok, model, out = exported
+    listed = reference.verify(out)
+    assert {"model.safetensors", "config.json", "tokenizer.model", "train_log.jsonl", "result.json"} <= set(listed)
+    from safetensors.torch import load_file
+    assert {t.dtype for t in load_file(out / "model.safetensors").values()} == {torch.float16}
+
+
+def test_load_reference_is_the_trained_model(exported):
+    tok, model, out = exported
+    loaded, tok2 = reference.load_reference(directory=out)
+    assert tokenizer_fingerprint(tok2) == tokenizer_fingerprint(tok)
+    x = torch.tensor([[tok.bos_id, *tok.encode("def f(x):\n    return x")]])
+    with torch.no_grad():
+        half = copy.deepcopy(model).to(torch.float16).to(torch.float32)  # the shipped weights: fp16 rounding
+        torch.testing.assert_close(loaded(x), half(x), rtol=1e-4, atol=1e-4)
+
+
+def test_a_changed_file_is_refused(exported, tmp_path):
+    import shutil
+    _, _, out = exported
+    copy = tmp_path / "codeworld"
+    shutil.copytree(out, copy)
+    with open(copy / "model.safetensors", "r+b") as f:
+        f.seek(-3, 2)
+        f.write(b"\x00\x01\x02")
+    with pytest.raises(ValueError, match="does not match its sha256"):
+        reference.load_reference(directory=copy)
+    (copy / "SHA256SUMS").unlink()
+    with pytest.raises(FileNotFoundError, match="reference train"):
+        reference.verify(copy)
