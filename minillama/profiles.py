@@ -51,6 +51,19 @@ class InstructSizes:
 
 
 @dataclass(frozen=True)
+class CodeWorldSizes:
+    """Notebook 06's evaluation of the coding model (the code world's reference model)."""
+    problems: int = 150  # MiniEval problems per tier, greedy pass@1
+    sampled_problems: int = 50  # the first problems of each tier, sampled for pass@k curves
+    n_samples: int = 20  # samples per problem and temperature
+    temperatures: tuple[float, ...] = (0.2, 0.8)
+    single_line: int = 200  # infilling tasks per set (a fixed random subset)
+    multi_line: int = 150
+    random_span: int = 150  # one random span per problem, for token healing
+    humaneval: int = 164  # the out-of-distribution anchor
+
+
+@dataclass(frozen=True)
 class NotebookSizes:
     """Sizes of the smaller measurements inside notebooks."""
     rope_max_distance: int = 32_768  # reach of notebook 01's decay plot
@@ -79,6 +92,7 @@ class Profile:
     long_context: LongContextSizes = field(default_factory=LongContextSizes)
     instruct: InstructSizes = field(default_factory=InstructSizes)
     notebook: NotebookSizes = field(default_factory=NotebookSizes)
+    codeworld: CodeWorldSizes = field(default_factory=CodeWorldSizes)
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -95,7 +109,9 @@ PROFILES = {
                                                    cost_lengths=(128, 512, 2048)),
                      instruct=InstructSizes(n_questions=16, n_samples=4, sft_steps=6, batch_size=4,
                                             n_heldout=20, n_seen=0, max_new_tokens=16, n_fixed=8, seeds=(0,)),
-                     notebook=NotebookSizes(rope_max_distance=8_192, infill_tasks=8)),
+                     notebook=NotebookSizes(rope_max_distance=8_192, infill_tasks=8),
+                     codeworld=CodeWorldSizes(problems=12, sampled_problems=4, n_samples=4, single_line=8,
+                                              multi_line=6, random_span=8, humaneval=4)),
     "cpu": Profile("cpu", model="tiny", device="cpu", dtype="float32", vocab_size=4096,
                    max_corpus_files=None, seq_len=256, batch_size=16, train_steps=600,
                    # ~3,700 tokens/s measured on an idle 2-core machine: 600 × 16 × 256 = 2.5M tokens
@@ -113,7 +129,8 @@ PROFILES = {
                                                  cost_lengths=(1024, 2048, 4096, 8192, 16384, 32768)),
                    instruct=InstructSizes(n_questions=2000, sft_steps=600, batch_size=32, n_heldout=400,
                                           n_seen=400, gen_batch=256),
-                   notebook=NotebookSizes(rope_max_distance=65_536, infill_tasks=200)),
+                   notebook=NotebookSizes(rope_max_distance=65_536, infill_tasks=200),
+                   codeworld=CodeWorldSizes(sampled_problems=150, single_line=500, multi_line=300)),
 }
 
 

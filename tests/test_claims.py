@@ -98,3 +98,45 @@ def test_an_arm_that_did_not_run_is_reported_not_run_and_nothing_crashes():
     s["self_instruct"]["n_train_examples"] = 3  # kept, but the arm's number is missing: still no crash
     assert judge("execution-filtered", s) == NOT_RUN
     assert len(claims_table(s)) == len(CLAIMS) + 2
+
+
+# --- the code world's rows --------------------------------------------------------------------
+
+def cw_judge(name, codeworld):
+    from minillama.course.claims import CODEWORLD_CLAIMS
+    claim = next(c for c in CODEWORLD_CLAIMS if c.claim.startswith(name))
+    return claim.judge({"codeworld": codeworld})[1]
+
+
+def test_codeworld_rows_are_not_measured_without_the_section():
+    from minillama.course.claims import CODEWORLD_CLAIMS
+    assert all(c.judge({})[1] == NOT_MEASURED for c in CODEWORLD_CLAIMS)
+
+
+def test_held_out_programs_need_the_interval_above_0_and_the_control_below():
+    tier = lambda p, lo: {"pass@1": p, "ci95": [lo, p + 0.05], "n": 150}
+    s = {"pass1": {"instances": tier(0.4, 0.3), "compositions": tier(0.12, 0.07), "primitives": tier(0.01, 0.0)}}
+    assert cw_judge("the model writes working programs", s) == HOLDS
+    s["pass1"]["compositions"] = tier(0.01, 0.0)
+    assert cw_judge("the model writes working programs", s) == FAILS
+    s["pass1"]["compositions"], s["pass1"]["primitives"] = tier(0.05, 0.02), tier(0.06, 0.03)
+    assert cw_judge("the model writes working programs", s).startswith("not testable")
+
+
+def test_eot_and_paired_codeworld_rows():
+    row = lambda eot, passed: {"pass@1": passed / 200, "passed": passed, "n": 200, "eot_stop": eot}
+    s = {"infilling": {"single-line PSM": row(0.7, 40), "single-line SPM": row(0.65, 60)},
+         "spm_vs_psm": {"single-line": {"a_only": 25, "b_only": 5, "p": 0.0003}},
+         "token_healing": {"SPM": {"pass1": 0.1, "pass1_healed": 0.1, "fixed": 3, "broken": 3, "p": 1.0, "n": 150}}}
+    assert cw_judge("infills end where", s) == HOLDS
+    assert cw_judge("SPM infills", s) == HOLDS
+    assert cw_judge("token healing", s).startswith("inconclusive")
+    s["infilling"]["single-line SPM"]["eot_stop"] = 0.4
+    assert cw_judge("infills end where", s) == FAILS
+
+
+def test_temperature_shape_needs_both_paired_tests():
+    shape = lambda p1, pn: {"1": {"low_T": 0.3, "high_T": 0.2, "low_better": 30, "high_better": 5, "p": p1},
+                            "20": {"low_T": 0.4, "high_T": 0.6, "low_better": 2, "high_better": 25, "p": pn}}
+    assert cw_judge("a low temperature", {"temperature_shape": {"instances": shape(0.001, 0.001)}}) == HOLDS
+    assert cw_judge("a low temperature", {"temperature_shape": {"instances": shape(0.3, 0.001)}}).startswith("inconclusive")

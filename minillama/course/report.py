@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from minillama.course.claims import claims_table
+from minillama.course.claims import CODEWORLD_CLAIMS, claims_table
 
 MAX_LIST = 12  # list items shown in a cell
 
@@ -126,6 +126,11 @@ def write_report(out: Path) -> Path:
             lines += ["", "**Failed notebooks:** " + fmt(run["failures"])]
         lines.append("")
     lines += ["## The paper's claims, at course scale", ""] + claims_table(summary) + [""]
+    if "codeworld" in summary:  # kept apart: a generated world of small functions is not real code
+        lines += ["## The same mechanisms on the code world (generated functions, not real code)", "",
+                  "The code-world model of notebook 06 §8 (`summary.json` section `codeworld`), on MiniEval. "
+                  "The rows above judge the course's stdlib models on real code.", ""]
+        lines += claims_table(summary, CODEWORLD_CLAIMS) + [""]
     for section, values in summary.items():
         if section != "run" and isinstance(values, dict):
             lines += section_lines(section, values)
