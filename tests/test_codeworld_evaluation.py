@@ -28,3 +28,35 @@ def test_random_span_tasks_are_fixed_and_splice_back():
     for t in a:
         p = whole[t["task_id"].split("/", 1)[1].rsplit("/", 1)[0]]
         assert t["prompt"] + t["canonical_solution"] + t["suffix"] == p["prompt"] + p["canonical_solution"]
+
+
+def test_attempt_log_rows_read_back(tmp_path):
+    from dataclasses import asdict
+
+    from minillama.codeworld.recipe import Recipe
+    from minillama.codeworld.report import log_row, read_log
+    result = {"recipe": asdict(Recipe(name="x1", steps=10, batch_size=4, seq_len=32)), "params": 3_300_000,
+              "results": {"instances": {"pass@1": 0.26}, "compositions": {"pass@1": 0.08},
+                          "handwritten": {"passed": 4},
+                          "single-line PSM": {"pass@1": 0.1, "eot_stop": 0.7}},
+              "probes": [{"first": 10.0, "second": 9.0}], "seconds": {"train": 60, "eval": 6},
+              "load": {"start": [0.5], "after_train": [1.0]}, "command": "python -m minillama.codeworld.recipe --name x1"}
+    path = tmp_path / "log.md"
+    log_row(result, path)
+    log_row({**result, "recipe": {**result["recipe"], "name": "x2"}}, path)
+    rows = read_log(path)
+    assert [r["name"] for r in rows] == ["x1", "x2"]
+    r = rows[0]
+    assert (r["params"], r["tokens"], r["instances"], r["compositions"], r["primitives"], r["hand"]) == \
+        (3.3, 10 * 4 * 33, 26.0, 8.0, None, 4)
+    assert r["command"] == result["command"]
+
+
+def test_minieval_is_a_benchmark_of_the_cli():
+    from minillama.evaluation.benchmarks import BENCHMARKS, load_benchmark
+    assert {"minieval-instances", "minieval-compositions", "minieval-primitives", "minieval-handwritten"} <= set(BENCHMARKS)
+    probs = load_benchmark("minieval-compositions", limit=5)
+    assert len(probs) == 5 and probs == dict(list(cw.tier_problems("compositions", 5).items()))
+    for p in probs.values():
+        assert {"task_id", "prompt", "canonical_solution", "test", "entry_point"} <= set(p)
+    assert len(load_benchmark("minieval-handwritten")) == 30

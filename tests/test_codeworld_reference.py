@@ -63,3 +63,19 @@ def test_a_changed_file_is_refused(exported, tmp_path):
     (copy / "SHA256SUMS").unlink()
     with pytest.raises(FileNotFoundError, match="reference train"):
         reference.verify(copy)
+
+
+def test_the_shipped_model_is_intact_and_loads_in_transformers():
+    """The committed reference model: every file matches SHA256SUMS, the result it ships is the
+    recipe's, and transformers reads the folder as a Llama model with the same logits."""
+    from transformers import LlamaForCausalLM
+
+    torch.set_num_threads(1)
+    model, tok = reference.load_reference()
+    shipped = json.loads((reference.reference_dir() / "result.json").read_text())
+    assert shipped["params"] == sum(p.numel() for p in model.parameters())
+    assert (reference.reference_dir() / "model.safetensors").stat().st_size <= reference.MAX_BYTES
+    theirs = LlamaForCausalLM.from_pretrained(reference.reference_dir(), dtype=torch.float32).eval()
+    x = torch.tensor([[tok.bos_id, *tok.encode("def total(xs: list[int]) -> int:\n    return")]])
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(x).logits, model(x), rtol=1e-4, atol=1e-4)

@@ -73,3 +73,26 @@ def log_row(result: dict, path: Path) -> None:
     text = path.read_text()
     marker = "<!-- rows end -->"
     path.write_text(text.replace(marker, row.rstrip("\n") + "\n" + marker) if marker in text else text + row)
+
+
+def read_log(path: Path | None = None) -> list[dict]:
+    """The attempt log's rows as dicts: ``name``, ``settings``, ``params`` (millions), ``tokens``
+    (steps × batch × (seq_len + 1)), pass@1 in % per evaluation (``instances``, ``compositions``,
+    ``primitives``; None where not measured), ``hand`` (solved of 30) and ``command``."""
+    import re
+    if path is None:
+        from .recipe import log_path
+        path = log_path()
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 13 or not line.startswith("| ") or cells[0] in ("name", "---"):
+            continue
+        steps = re.search(r"(\d+)×(\d+)×(\d+)", cells[1])
+        num = lambda c: None if c in ("–", "-", "") else float(c.split()[0])
+        rows.append({"name": cells[0], "settings": cells[1], "params": float(cells[2].rstrip("M")),
+                     "tokens": int(steps[1]) * int(steps[2]) * (int(steps[3]) + 1) if steps else None,
+                     "instances": num(cells[3]), "compositions": num(cells[4]), "primitives": num(cells[5]),
+                     "hand": int(cells[6].split("/")[0]) if cells[6][0].isdigit() else None,
+                     "command": cells[-1].strip("`")})
+    return rows

@@ -88,12 +88,21 @@ class Benchmark:
     description: str = ""
 
 
-# Another benchmark is one line (its name then appears in the CLI's choices), e.g. the course's
-# MiniEval from minillama.codeworld:
-#   BENCHMARKS["minieval-instances"] = Benchmark(lambda limit, seed: codeworld.problems("instances", limit or 200, seed))
+def _minieval(tier: str) -> Benchmark:
+    def load(limit, seed):
+        from minillama.codeworld import handwritten, problems  # imported late: the code world is optional here
+        if tier == "handwritten":
+            return dict(list(handwritten.problems().items())[:limit])
+        return problems(tier, limit or 150, seed)
+    return Benchmark(load, description=f"the code world's MiniEval, tier {tier!r} (150 problems; seed picks the set)"
+                     if tier != "handwritten" else "30 hand-written problems no generator of the project wrote")
+
+
+# Another benchmark is one entry (its name then appears in the CLI's choices).
 BENCHMARKS: dict[str, Benchmark] = {
     "humaneval": Benchmark(lambda limit, seed: dict(list(load_humaneval().items())[:limit]),
                            description="HumanEval, 164 problems (limit: the first N)"),
+    **{f"minieval-{tier}": _minieval(tier) for tier in ("instances", "compositions", "primitives", "handwritten")},
 }
 
 
