@@ -216,3 +216,14 @@ def test_paired_comparison_of_two_runs_uses_the_shared_tasks():
     r = paired(a, b)
     assert (r["n"], r["a"], r["b"], r["only_a"], r["only_b"]) == (3, 2, 2, 1, 1)
     assert r["p"] == 1.0
+
+
+def test_list_copy_probe_on_an_untrained_model(one_thread):
+    from minillama.codeworld.probe import list_copy_probe
+    from minillama.model import ModelConfig, Transformer
+    tok = _tok()
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig.from_name("debug", vocab_size=tok.vocab_size))
+    out = list_copy_probe(model, tok, n=8)
+    # nothing learned, nothing copied: both lists cost about the same
+    assert out["n"] > 0 and abs(out["ratio"] - 1) < 0.1

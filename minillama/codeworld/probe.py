@@ -87,3 +87,59 @@ def conditioning_probe(model, tok, problems: list[dict]) -> dict:
     return {"own": mean(own), "n": len(own),
             "docstring_gain": mean([b - a for a, b in swapped]), "name_gain": mean([b - a for a, b in renamed]),
             "pairs": len(swapped)}
+
+
+@torch.no_grad()
+def list_copy_probe(model, tok, n: int = 200, seed: int = 123) -> dict:
+    """Copying in the world's own surface: ``a = [items]`` then ``b = [items]`` (made-up words
+    or numbers, as in the copy documents). Mean loss per token on the items of the first and of
+    the second list (each list's first token excluded). A model that copies predicts the second
+    list from the first; the random-id probe above asks the same of an input unlike anything
+    it was trained on."""
+    import random
+
+    from .inputs import pseudo_word
+
+    was_training = model.training
+    model.eval()
+    device = model.tok_embeddings.weight.device
+    rng = random.Random(seed)
+    first, second = [], []
+    for i in range(n):
+        a, b = pseudo_word(rng, (1, 2)), pseudo_word(rng, (1, 2))
+        items = ([repr(pseudo_word(rng)) for _ in range(8)] if i % 2 else [str(rng.randint(0, 99)) for _ in range(10)])
+        seq = tok.encode("[" + ", ".join(items) + "]")
+        ids = [tok.bos_id] + tok.encode(f"{a} = " + "[" + ", ".join(items) + "]" + f"\n{b} = " +
+                                        "[" + ", ".join(items) + "]\n")
+        starts = [j for j in range(len(ids) - len(seq) + 1) if ids[j:j + len(seq)] == seq]
+        if a == b or len(starts) < 2:
+            continue  # the list did not tokenize the same way twice
+        x = torch.tensor([ids], device=device)
+        nll = F.cross_entropy(model(x[:, :-1])[0].float(), x[0, 1:], reduction="none")
+        for start, out in zip(starts[:2], (first, second)):  # nll[t - 1] is the loss on ids[t]
+            out.append(nll[start:start + len(seq) - 1].mean().item())
+    model.train(was_training)
+    return {"first": sum(first) / len(first), "second": sum(second) / len(second), "n": len(first),
+            "ratio": sum(second) / sum(first)}
+
+
+def main(argv=None) -> int:
+    """``python -m minillama.codeworld.probe RUN [RUN …]``: both probes for finished recipe runs."""
+    import sys
+
+    from minillama.tokenizer import Tokenizer
+    from minillama.training.trainer import load_model
+
+    from .recipe import cache_dir, get_tokenizer
+    for name in (argv if argv is not None else sys.argv[1:]):
+        run = cache_dir() / "runs" / name
+        model = load_model(run)
+        tok = Tokenizer(run / "tokenizer.model") if (run / "tokenizer.model").is_file() else get_tokenizer()
+        lists, rand = list_copy_probe(model, tok), copying_probe(model, tok)
+        print(f"{name}: world lists first {lists['first']:.3f} / second {lists['second']:.3f} nats "
+              f"(ratio {lists['ratio']:.2f}, n = {lists['n']}); random ids {rand['first']:.2f} / {rand['second']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

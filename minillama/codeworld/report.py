@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import evaluation
-from .probe import copying_probe
+from .probe import copying_probe, list_copy_probe
 
 LEVELS = {"quick": dict(tiers=("instances", "compositions"), hand=False, single=150, multi=0),
           "standard": dict(tiers=("instances", "compositions", "primitives"), hand=True, single=200, multi=0),
@@ -35,6 +35,7 @@ def evaluate_model(model, tok, level: str = "standard", out_dir: Path | None = N
                 res[key] = evaluation.infill(model, tok, kind, limit, spm)
                 print(f"eval {key}: {res[key]['passed']}/{res[key]['n']} eot {res[key]['eot_stop']:.2f}", flush=True)
     res["probe"] = copying_probe(model, tok)
+    res["list_probe"] = list_copy_probe(model, tok)
     return res
 
 
@@ -59,6 +60,8 @@ def log_row(result: dict, path: Path) -> None:
                 + (f"; {r['notes']}" if r.get("notes") else ""))
     probe = result["probes"][-1]
     freq = f" (frequent ids: ratio {probe['frequent']['ratio']:.2f})" if "frequent" in probe else ""
+    if "list_probe" in res:
+        freq += f" (world lists: ratio {res['list_probe']['ratio']:.2f})"
     sec = result["seconds"]
     load = result["load"]
     row = (f"| {r['name']} | {settings} | {result['params'] / 1e6:.1f}M | {_fmt(res.get('instances'))} | "
