@@ -60,6 +60,8 @@ def test_a_partial_rerun_keeps_the_other_notebooks_results_and_times(dirs):
     assert run["notebooks"] == ["01_demo", "02_other"] and run["rerun"] == ["02_other"]
     assert set(run["wall_seconds"]) == {"01_demo", "02_other"}
     assert run["wall_seconds_total"] == pytest.approx(sum(run["wall_seconds"].values()), abs=0.2)
+    assert reproduce(out, only=["01"], notebooks_dir=nbs) == 0  # a second partial rerun adds to the list
+    assert json.loads((out / "summary.json").read_text())["run"]["rerun"] == ["01_demo", "02_other"]
 
 
 def test_the_recorded_commit_ignores_the_runs_own_results(tmp_path):

@@ -120,14 +120,15 @@ def reproduce(out: str | Path | None = None, only: list[str] | None = None,
             print(f"    {'ok' if ok else 'FAILED: ' + error} in {secs:.0f} s", flush=True)
             if not ok:
                 failures[path.stem] = error
-        earlier = {}
+        earlier, earlier_rerun = {}, []
         if only and (staging / "summary.json").exists():  # a partial rerun: keep the other notebooks' times
-            earlier = json.loads((staging / "summary.json").read_text()).get("run", {}).get("wall_seconds", {})
+            before = json.loads((staging / "summary.json").read_text()).get("run", {})
+            earlier, earlier_rerun = before.get("wall_seconds", {}), before.get("rerun", [])
         all_seconds = {**earlier, **seconds}
         record("run", profile=profile.name, wall_seconds_total=round(sum(all_seconds.values()), 1),
                wall_seconds=all_seconds, machine=machine_description(),
                commit=git_commit(root or notebooks_dir), failures=failures,
-               notebooks=sorted(all_seconds), rerun=[p.stem for p in paths] if only else [])
+               notebooks=sorted(all_seconds), rerun=sorted(set(earlier_rerun) | {p.stem for p in paths}) if only else [])
         write_report(staging)
     except BaseException:
         _keep_incomplete(staging, final)
