@@ -14,6 +14,7 @@ HOLDS, FAILS, NOT_MEASURED, NOT_COMPARABLE = "holds", "does not hold", "not meas
 NOT_RUN = "not run"
 NOT_TESTABLE = "not testable (the positive control fails)"
 INCONCLUSIVE = "inconclusive (95 % intervals overlap)"
+INCONCLUSIVE_PAIRED = "inconclusive (paired p ≥ 0.05)"
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,14 @@ def _separated(k1: int, n1: int, k2: int, n2: int) -> bool:
     lo1, hi1 = wilson_interval(k1, n1)
     lo2, hi2 = wilson_interval(k2, n2)
     return hi1 < lo2 or hi2 < lo1
+
+
+def _paired(wins: int, losses: int, p: float) -> str:
+    """The verdict of a paired test (McNemar / sign test) of "A beats B": ``wins`` items only A
+    gets right, ``losses`` only B."""
+    if p >= 0.05:
+        return INCONCLUSIVE_PAIRED
+    return HOLDS if wins > losses else FAILS
 
 
 def _pct(x) -> str:
@@ -144,7 +153,7 @@ def _filtering(s):
     if p_base is not None and p_unf is not None:  # paired (McNemar), when recorded
         ours += f"; McNemar p = {p_base:.2g} vs base, {p_unf:.2g} vs unfiltered"
         if max(p_base, p_unf) >= 0.05:
-            return ours, "inconclusive (paired p ≥ 0.05)"
+            return ours, INCONCLUSIVE_PAIRED
     elif n and not (_separated(round(f * n), n, round(b * n), n) and _separated(round(f * n), n, round(u * n), n)):
         return ours, INCONCLUSIVE
     return ours, HOLDS if f > b and f > u else FAILS
@@ -173,9 +182,7 @@ def _spm_vs_psm(s):
     paired = (_get(s, "evaluation", "infilling_spm_vs_psm") or {}).get("single-line")
     if paired:  # the same tasks in both layouts: McNemar
         ours += f"; {paired['a_only']} tasks only SPM passes, {paired['b_only']} only PSM (McNemar p = {paired['p']:.2g})"
-        if paired["p"] >= 0.05:
-            return ours, "inconclusive (paired p ≥ 0.05)"
-        return ours, HOLDS if paired["a_only"] > paired["b_only"] else FAILS
+        return ours, _paired(paired["a_only"], paired["b_only"], paired["p"])
     if not _separated(psm["passed"], psm["total"], spm["passed"], spm["total"]):
         return ours, INCONCLUSIVE
     return ours, HOLDS if spm["pass@1"] >= psm["pass@1"] else FAILS
@@ -277,9 +284,7 @@ def _cw_spm_vs_psm(s):
             f"SPM passes, {paired['b_only']} only PSM (McNemar p = {paired['p']:.2g})")
     if psm["passed"] == 0 and spm["passed"] == 0:
         return ours, NOT_COMPARABLE
-    if paired["p"] >= 0.05:
-        return ours, "inconclusive (paired p ≥ 0.05)"
-    return ours, HOLDS if paired["a_only"] > paired["b_only"] else FAILS
+    return ours, _paired(paired["a_only"], paired["b_only"], paired["p"])
 
 
 def _cw_healing(s):
@@ -290,9 +295,7 @@ def _cw_healing(s):
             f"fixed, {heal['broken']} broken, McNemar p = {heal['p']:.2g}, n = {heal['n']})")
     if heal["pass1"] == 0 and heal["pass1_healed"] == 0:
         return ours, NOT_TESTABLE.replace("the positive control fails", "no infill passes, healed or not")
-    if heal["p"] >= 0.05:
-        return ours, "inconclusive (paired p ≥ 0.05)"
-    return ours, HOLDS if heal["fixed"] > heal["broken"] else FAILS
+    return ours, _paired(heal["fixed"], heal["broken"], heal["p"])
 
 
 def _cw_temperature(s):
@@ -310,7 +313,7 @@ def _cw_temperature(s):
         return ours, HOLDS
     if (k1["p"] < 0.05 and not low_first) or (kn["p"] < 0.05 and not high_last):
         return ours, FAILS
-    return ours, "inconclusive (paired p ≥ 0.05)"
+    return ours, INCONCLUSIVE_PAIRED
 
 
 CODEWORLD_CLAIMS = [
