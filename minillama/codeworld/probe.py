@@ -108,11 +108,13 @@ def list_copy_probe(model, tok, n: int = 200, seed: int = 123) -> dict:
     for i in range(n):
         a, b = pseudo_word(rng, (1, 2)), pseudo_word(rng, (1, 2))
         items = ([repr(pseudo_word(rng)) for _ in range(8)] if i % 2 else [str(rng.randint(0, 99)) for _ in range(10)])
-        seq = tok.encode("[" + ", ".join(items) + "]")
-        ids = [tok.bos_id] + tok.encode(f"{a} = " + "[" + ", ".join(items) + "]" + f"\n{b} = " +
-                                        "[" + ", ".join(items) + "]\n")
+        if a == b:
+            continue
+        listed = "[" + ", ".join(items) + "]"
+        seq = tok.encode(listed)
+        ids = [tok.bos_id] + tok.encode(f"{a} = {listed}\n{b} = {listed}\n")
         starts = [j for j in range(len(ids) - len(seq) + 1) if ids[j:j + len(seq)] == seq]
-        if a == b or len(starts) < 2:
+        if len(starts) < 2:
             continue  # the list did not tokenize the same way twice
         x = torch.tensor([ids], device=device)
         nll = F.cross_entropy(model(x[:, :-1])[0].float(), x[0, 1:], reduction="none")
@@ -127,14 +129,12 @@ def main(argv=None) -> int:
     """``python -m minillama.codeworld.probe RUN [RUN …]``: both probes for finished recipe runs."""
     import sys
 
-    from minillama.tokenizer import Tokenizer
     from minillama.training.trainer import load_model
 
-    from .recipe import cache_dir, get_tokenizer
+    from .recipe import cache_dir, run_tokenizer
     for name in (argv if argv is not None else sys.argv[1:]):
         run = cache_dir() / "runs" / name
-        model = load_model(run)
-        tok = Tokenizer(run / "tokenizer.model") if (run / "tokenizer.model").is_file() else get_tokenizer()
+        model, tok = load_model(run), run_tokenizer(run)
         lists, rand = list_copy_probe(model, tok), copying_probe(model, tok)
         print(f"{name}: world lists first {lists['first']:.3f} / second {lists['second']:.3f} nats "
               f"(ratio {lists['ratio']:.2f}, n = {lists['n']}); random ids {rand['first']:.2f} / {rand['second']:.2f}")

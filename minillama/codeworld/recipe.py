@@ -112,6 +112,14 @@ def get_tokenizer(vocab_size: int = 4096):
     return build_tokenizer(corpus.texts("train") + world, vocab_size, cache_dir() / "tokenizer")
 
 
+def run_tokenizer(run_dir: Path, vocab_size: int = 4096):
+    """The tokenizer a recipe run was trained with: the copy in its folder, or for runs made
+    before runs kept one, this machine's cached tokenizer."""
+    from minillama.tokenizer import Tokenizer
+    path = Path(run_dir) / "tokenizer.model"
+    return Tokenizer(path, require_fim=True) if path.is_file() else get_tokenizer(vocab_size)
+
+
 def world_fingerprint() -> str:
     """A hash of the world's source files: cached modules from another version are not used."""
     h = hashlib.sha256()

@@ -30,8 +30,6 @@ RECIPE_ARGS = ("--name", "reference", "--fim", "function", "--fim-rate", "0.3", 
                "--steps", "4000", "--warmup", "200", "--dim", "192", "--n-layers", "4", "--n-heads", "6",
                "--probe-every", "500", "--threads", "2",
                "--notes", "the shipped reference model (python -m minillama.codeworld.reference train)")
-FILES = ("model.safetensors", "config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json",
-         "special_tokens_map.json", "train_log.jsonl", "result.json")
 MAX_BYTES = 20 * 2 ** 20
 
 
@@ -71,18 +69,18 @@ def verify(directory: Path | None = None) -> dict[str, str]:
 def export(run_dir: Path, directory: Path | None = None) -> Path:
     """Write a finished recipe run as the shipped model: fp16 HF folder + tokenizer + logs + sums."""
     from minillama.hf import from_pretrained, save_pretrained
-    from minillama.tokenizer import Tokenizer
+
+    from .recipe import run_tokenizer
 
     directory = Path(directory or reference_dir())
     run_dir = Path(run_dir)
     if not (run_dir / "result.json").is_file():
         raise FileNotFoundError(f"{run_dir} has no result.json: the run has not finished")
     model = from_pretrained(run_dir, dtype=torch.float16)
-    if (run_dir / "tokenizer.model").is_file():
-        tok = Tokenizer(run_dir / "tokenizer.model", require_fim=True)
-    else:  # runs from before the recipe kept its tokenizer: this machine's cached one
-        from .recipe import get_tokenizer
-        tok = get_tokenizer(model.cfg.vocab_size)
+    size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    if size > MAX_BYTES:  # checked before the shipped folder is replaced
+        raise ValueError(f"the fp16 weights are {size / 2**20:.1f} MiB, over the 20 MiB the repository ships")
+    tok = run_tokenizer(run_dir, model.cfg.vocab_size)
     if directory.exists():
         shutil.rmtree(directory)
     save_pretrained(model, directory, tokenizer=tok)
@@ -90,9 +88,6 @@ def export(run_dir: Path, directory: Path | None = None) -> Path:
     shutil.copy(run_dir / "result.json", directory / "result.json")
     names = sorted(p.name for p in directory.iterdir() if p.is_file())
     (directory / "SHA256SUMS").write_text("".join(f"{sha256(directory / n)}  {n}\n" for n in names))
-    size = (directory / "model.safetensors").stat().st_size
-    if size > MAX_BYTES:
-        raise ValueError(f"model.safetensors is {size / 2**20:.1f} MiB, over the 20 MiB the repository ships")
     return directory
 
 

@@ -90,10 +90,8 @@ class Benchmark:
 
 def _minieval(tier: str) -> Benchmark:
     def load(limit, seed):
-        from minillama.codeworld import handwritten, problems  # imported late: the code world is optional here
-        if tier == "handwritten":
-            return dict(list(handwritten.problems().items())[:limit])
-        return problems(tier, limit or 150, seed)
+        from minillama.codeworld.evaluation import tier_problems  # imported late: the code world is optional here
+        return dict(list(tier_problems(tier, limit or 150, seed).items())[:limit])
     return Benchmark(load, description=f"the code world's MiniEval, tier {tier!r} (150 problems; seed picks the set)"
                      if tier != "handwritten" else "30 hand-written problems no generator of the project wrote")
 
