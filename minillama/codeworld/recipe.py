@@ -222,12 +222,14 @@ class _Pause(Exception):
     pass
 
 
-def run_training(r: Recipe, data: PackedData, val: dict, tok, out_dir: Path) -> tuple[torch.nn.Module, list[dict]]:
+def run_training(r: Recipe, data: PackedData, val: dict, tok, out_dir: Path, device: str = "cpu",
+                 dtype: str = "float32") -> tuple[torch.nn.Module, list[dict]]:
     """Train with :func:`minillama.training.trainer.train`, stopping every ``probe_every`` steps (at a
-    checkpoint) to run the copying probe, then resuming exactly."""
+    checkpoint) to run the copying probe, then resuming exactly. ``device``/``dtype`` are the trainer's
+    (``cuda``/``bfloat16``: autocast on a GPU); they are not Recipe fields, so the log's rows stay as they were."""
     cfg = TrainConfig(steps=r.steps, batch_size=r.batch_size, lr=r.lr, warmup=r.warmup, eval_interval=r.probe_every,
                       eval_batches=4, checkpoint_interval=r.probe_every, out_dir=str(out_dir), seed=r.seed,
-                      progress=False)
+                      progress=False, device=device, dtype=dtype)
     probes = []
     t0 = time.perf_counter()
     pool = frequent_ids(data.rows[:2000])
@@ -249,7 +251,7 @@ def run_training(r: Recipe, data: PackedData, val: dict, tok, out_dir: Path) -> 
             model = res.model
             break
         except _Pause as p:
-            model = load_model(out_dir)
+            model = load_model(out_dir, device)  # the probes run where the model trains
             probes.append(probe(model, p.args[0]))
             print(f"probe {probes[-1]}", flush=True)
     probes.append(probe(model, r.steps))
@@ -264,6 +266,11 @@ def main(argv=None):
         parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
     parser.add_argument("--eval", default="standard", help="quick | standard | full")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu | cuda (training; the evaluation runs there too)")
+    parser.add_argument("--dtype", default="float32", help="float32 | bfloat16 (autocast in training)")
+    parser.add_argument("--tokenizer", default=None,
+                        help="a tokenizer.model to use (default: trained from this interpreter's stdlib and "
+                             "3,000 world modules; another Python's stdlib gives another tokenizer)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     r = Recipe(**{f.name: getattr(args, f.name) for f in fields(Recipe)})
@@ -275,13 +282,17 @@ def main(argv=None):
     from .report import evaluate_model, log_row
     load0 = os.getloadavg()
     t0 = time.perf_counter()
-    tok = get_tokenizer(r.vocab_size)
+    if args.tokenizer:
+        from minillama.tokenizer import Tokenizer
+        tok = Tokenizer(args.tokenizer, require_fim=True)
+    else:
+        tok = get_tokenizer(r.vocab_size)
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(tok.path, out_dir / "tokenizer.model")  # the run carries its tokenizer (the stdlib differs by machine)
     data, stats = build_data(r, tok)
     val = val_streams(tok, r.seq_len)
     t_data = time.perf_counter() - t0
-    model, probes = run_training(r, data, val, tok, out_dir)
+    model, probes = run_training(r, data, val, tok, out_dir, args.device, args.dtype)
     t_train = time.perf_counter() - t0 - t_data
     load1 = os.getloadavg()
     results = evaluate_model(model, tok, args.eval, out_dir)

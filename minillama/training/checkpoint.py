@@ -156,4 +156,11 @@ def resume_state(out_dir: str | Path, identity: dict, map_location="cpu") -> dic
         return None
     state = load_checkpoint(out_dir, map_location)
     check_identity(state["identity"], identity, f"the checkpoint in {out_dir}")
+    # RNG states are CPU byte tensors whatever the device (torch.set_rng_state refuses a CUDA one);
+    # map_location moved them to the device with the weights
+    rng = state.get("rng") or {}
+    if rng.get("torch") is not None:
+        rng["torch"] = rng["torch"].cpu()
+    if rng.get("cuda") is not None:
+        rng["cuda"] = [s.cpu() for s in rng["cuda"]]
     return state
