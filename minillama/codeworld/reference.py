@@ -8,6 +8,13 @@ its tokenizer), next to its training log, its numbers and the sha256 of every fi
     python -m minillama.codeworld.reference train     # the recipe below, then export
     python -m minillama.codeworld.reference export RUN_NAME   # a finished recipe run -> models/codeworld/
     python -m minillama.codeworld.reference verify    # the shipped files against SHA256SUMS
+    python -m minillama.codeworld.reference train --long   # the long-trained model (a CUDA GPU)
+
+``models/codeworld-long/`` holds the long-trained model of the long-context study (notebook 04): the
+same recipe on 8x the tokens (131 M), trained on an H200 in bf16. That run went through a driver that
+builds the world's data in 14 processes (the same token documents as ``build_data``, checked on a
+smaller run) and calls the recipe's own pieces; ``train --long`` is the one-process equivalent and
+has not been run end to end.
 
 :func:`load_reference` is what notebooks and the CLI call; it checks the hashes first, so a
 damaged or hand-edited file is an error, not a silently different model.
@@ -30,12 +37,25 @@ RECIPE_ARGS = ("--name", "reference", "--fim", "function", "--fim-rate", "0.3", 
                "--steps", "4000", "--warmup", "200", "--dim", "192", "--n-layers", "4", "--n-heads", "6",
                "--probe-every", "500", "--threads", "2",
                "--notes", "the shipped reference model (python -m minillama.codeworld.reference train)")
+# The long-trained model of the long-context study (notebook 04): the same recipe on 8x the tokens,
+# trained on one GPU (~5 min on an H200 with the data; days on 2 CPU cores). It uses the shipped
+# tokenizer, so that another Python's stdlib does not change it.
+LONG_RECIPE_ARGS = ("--name", "L1-long", "--fim", "function", "--fim-rate", "0.3", "--steps", "8000",
+                    "--batch-size", "64", "--warmup", "400", "--probe-every", "1000", "--copy-share", "0.05",
+                    "--dim", "192", "--n-layers", "4", "--n-heads", "6", "--device", "cuda", "--dtype", "bfloat16",
+                    "--tokenizer", "models/codeworld/tokenizer.model",
+                    "--notes", "the reference recipe on 8x its tokens (batch 64); GPU, bf16")
 MAX_BYTES = 20 * 2 ** 20
 
 
 def reference_dir() -> Path:
     """``models/codeworld/`` of the checkout."""
     return require_repo_root("the shipped reference model") / "models" / "codeworld"
+
+
+def long_dir() -> Path:
+    """``models/codeworld-long/`` of the checkout: the long-trained model (it copies and retrieves)."""
+    return require_repo_root("the shipped long-trained model") / "models" / "codeworld-long"
 
 
 def sha256(path: Path) -> str:
@@ -101,26 +121,62 @@ def load_reference(device: str | torch.device = "cpu", dtype: torch.dtype = torc
     return from_pretrained(directory, device=device, dtype=dtype).eval(), load_tokenizer(directory, require_fim=True)
 
 
+CODING_MODEL_ENV = "MINILLAMA_CODING_MODEL"
+
+
+def coding_model(choice: str | None = None, profile=None):
+    """``(model, tokenizer, about)`` of the coding model notebooks 05–06 study: the shipped reference
+    model (the default), or notebook 03's FIM model with ``choice="own"`` (or the environment
+    variable ``MINILLAMA_CODING_MODEL=own``). ``about`` says which, with its size and training tokens."""
+    import json
+    import os
+
+    choice = choice or os.environ.get(CODING_MODEL_ENV, "reference")
+    if choice == "reference":
+        model, tok = load_reference()
+        trained = json.loads((reference_dir() / "result.json").read_text())
+        r = trained["recipe"]
+        tokens = r["steps"] * r["batch_size"] * (r["seq_len"] + 1)  # what the optimizer saw
+        about = {"model": "reference", "command": trained["command"], "training_tokens": tokens,
+                 "train_minutes": trained["seconds"]["train"] / 60}
+    elif choice == "own":
+        from minillama.tokenizer import get_tokenizer
+        from minillama.training.pretrain import get_pretrained
+        model, tok = get_pretrained(profile, fim=True), get_tokenizer(profile)
+        about = {"model": "own", "command": None, "training_tokens": None, "train_minutes": None}
+    else:
+        raise ValueError(f"{CODING_MODEL_ENV}={choice!r}: use 'reference' (the shipped model) or 'own' "
+                         "(notebook 03's FIM model)")
+    about["parameters"] = sum(p.numel() for p in model.parameters())
+    return model.eval(), tok, about
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("train", help="run the reference recipe, then export it")
-    ex = sub.add_parser("export", help="export a finished recipe run")
-    ex.add_argument("run", help="run name under data/cache/codeworld/runs/, or a path")
-    sub.add_parser("verify", help="check the shipped files against SHA256SUMS")
+    for name, text in (("train", "run the reference recipe, then export it"),
+                       ("export", "export a finished recipe run"),
+                       ("verify", "check the shipped files against SHA256SUMS")):
+        p = sub.add_parser(name, help=text)
+        if name == "export":
+            p.add_argument("run", help="run name under data/cache/codeworld/runs/, or a path")
+        p.add_argument("--long", action="store_true",
+                       help="the long-trained model (models/codeworld-long/; training needs a CUDA GPU)")
     args = parser.parse_args(argv)
     from .recipe import cache_dir
+    directory = long_dir() if args.long else reference_dir()
     if args.cmd == "verify":
-        print(f"{len(verify())} files match SHA256SUMS in {reference_dir()}")
+        print(f"{len(verify(directory))} files match SHA256SUMS in {directory}")
         return 0
     if args.cmd == "train":
         from .recipe import main as recipe_main
-        if recipe_main(list(RECIPE_ARGS)) != 0:
+        recipe_args = LONG_RECIPE_ARGS if args.long else RECIPE_ARGS
+        if recipe_main(list(recipe_args)) != 0:
             return 1
-        run = cache_dir() / "runs" / "reference"
+        run = cache_dir() / "runs" / recipe_args[1]
     else:
         run = Path(args.run) if Path(args.run).is_dir() else cache_dir() / "runs" / args.run
-    out = export(run)
+    out = export(run, directory)
     print(f"exported {run} -> {out} ({(out / 'model.safetensors').stat().st_size / 2**20:.1f} MiB)")
     return 0
 
