@@ -183,7 +183,7 @@ def cmd_long_context(args) -> int:
     from minillama.profiles import get_profile
 
     profile = get_profile(args.profile)
-    out = run_experiment(profile, retrieval=not args.no_retrieval, cost=not args.no_cost)
+    out = run_experiment(profile, retrieval=not args.no_retrieval, cost=not args.no_cost, model=args.model)
     if "retrieval" in out:
         print("\nkey retrieval accuracy (chance 1/90), all lengths and positions:")
         print(format_retrieval_table(out["retrieval"]))
@@ -203,14 +203,26 @@ def cmd_long_context(args) -> int:
 def cmd_self_instruct(args) -> int:
     from dataclasses import replace
 
-    from minillama.instruct.experiment import run_experiment
     from minillama.profiles import get_profile
 
     profile = get_profile(args.profile)
     overrides = {k: v for k, v in (("n_questions", args.questions), ("n_samples", args.samples),
-                                   ("sft_steps", args.steps), ("n_heldout", args.heldout)) if v is not None}
+                                   ("sft_steps", args.steps), ("n_heldout", args.heldout), ("lr", args.lr),
+                                   ("n_seen", args.seen), ("seeds", tuple(args.seeds) if args.seeds else None))
+                 if v is not None}
     sizes = replace(profile.instruct, **overrides)
-    out = run_experiment(profile, sizes, seed=args.seed, record=not args.no_record)["record"]
+    if args.data == "tasks":  # the stdlib model on tasks.py's families, tests from the generator
+        from minillama.instruct.experiment import run_experiment
+        out = run_experiment(profile, sizes, seed=args.seed, record=not args.no_record)["record"]
+    else:  # a coding model on the code world (notebook 05)
+        from minillama.codeworld.reference import coding_model
+        from minillama.course import results
+        from minillama.instruct.world import run_world_experiment
+        model, tok, about = coding_model(args.model, profile)
+        out = run_world_experiment(model, tok, sizes, seed=args.seed)["record"]
+        out["model"] = about["model"]
+        if not args.no_record:
+            results.record("self_instruct", **out)
     print(f"funnel: {out['funnel']}")
     for name in ("base", "filtered", "unfiltered", "oracle"):
         value = out[f"pass1_{name}"]
@@ -407,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("long-context", cmd_long_context,
                 "LCFT (θ 1e4 -> 1e6) vs PI / YaRN: fine-tune, perplexity vs context, key retrieval, cost")
     _add_profile(p)
+    p.add_argument("--model", choices=["reference", "own"], default="reference",
+                   help="reference: the shipped long-trained coding model on the code world (notebook 04's "
+                        "default); own: notebook 03's FIM model on the standard library")
     p.add_argument("--no-retrieval", action="store_true", help="skip the key-retrieval evaluation")
     p.add_argument("--no-cost", action="store_true", help="skip the forward time/memory measurement")
     p.add_argument("--json", default=None, help="also write the perplexity table to this file")
@@ -418,6 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=positive_int, help="solutions sampled per question (the paper: 10)")
     p.add_argument("--steps", type=positive_int, help="fine-tuning steps")
     p.add_argument("--heldout", type=positive_int, help="held-out tasks to score")
+    p.add_argument("--seen", type=non_negative_int, help="tasks of the seen split to score (0: none)")
+    p.add_argument("--lr", type=positive_float, help="fine-tuning learning rate")
+    p.add_argument("--seeds", type=non_negative_int, nargs="+", help="fine-tuning seeds per arm")
+    p.add_argument("--data", choices=["world", "tasks"], default="world",
+                   help="world: a coding model on the code world's held-out compositions (notebook 05); "
+                        "tasks: notebook 03's stdlib model on tasks.py's families")
+    p.add_argument("--model", choices=["reference", "own"], default=None,
+                   help="with --data world: the shipped reference model (default) or notebook 03's FIM model")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--no-record", action="store_true", help="do not write summary.json")
 

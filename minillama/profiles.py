@@ -27,9 +27,12 @@ class LongContextSizes:
     ft_lr: float = 2e-3 / 15
     ft_warmup: int = 4
     eval_windows: int = 6  # 16L-token windows per method
-    retrieval_multiples: tuple[float, ...] = (1, 4)  # prompt lengths, × pretraining length
-    retrieval_positions: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    retrieval_prompts: int = 3  # prompts per (length, position); the paper uses 64
+    retrieval_multiples: tuple[float, ...] = (1, 4, 16)  # prompt lengths, × pretraining length
+    retrieval_positions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    retrieval_prompts: int = 32  # prompts per (length, position); the paper uses 64
+    # prompts per position at the longest length, whose forward costs ~T² (cpu: 0.5 s at 4,096 tokens
+    # against 0.03 s at 256 for the 3.3M coding model); None: retrieval_prompts
+    retrieval_prompts_longest: int | None = 8
     cost_lengths: tuple[int, ...] = (256, 512, 1024, 2048, 4096, 8192, 16384)
 
 
@@ -68,6 +71,7 @@ class NotebookSizes:
     """Sizes of the smaller measurements inside notebooks."""
     rope_max_distance: int = 32_768  # reach of notebook 01's decay plot
     infill_tasks: int = 100  # held-out single-line infilling tasks of notebook 03's ablation
+    specialize_steps: int = 200  # notebook 03's specialization (continued pretraining on the code world)
 
 
 @dataclass(frozen=True)
@@ -106,10 +110,11 @@ PROFILES = {
                      long_context=LongContextSizes(ft_steps=3, ft_batch_size=1, ft_lr=3e-3 / 15, ft_warmup=1,
                                                    eval_windows=2, retrieval_multiples=(1, 2),
                                                    retrieval_positions=(0.0, 0.5, 1.0), retrieval_prompts=1,
+                                                   retrieval_prompts_longest=None,
                                                    cost_lengths=(128, 512, 2048)),
                      instruct=InstructSizes(n_questions=16, n_samples=4, sft_steps=6, batch_size=4,
                                             n_heldout=20, n_seen=0, max_new_tokens=16, n_fixed=8, seeds=(0,)),
-                     notebook=NotebookSizes(rope_max_distance=8_192, infill_tasks=8),
+                     notebook=NotebookSizes(rope_max_distance=8_192, infill_tasks=8, specialize_steps=6),
                      codeworld=CodeWorldSizes(problems=12, sampled_problems=4, n_samples=4, single_line=8,
                                               multi_line=6, random_span=8, humaneval=4)),
     "cpu": Profile("cpu", model="tiny", device="cpu", dtype="float32", vocab_size=4096,
@@ -117,15 +122,16 @@ PROFILES = {
                    # ~3,700 tokens/s measured on an idle 2-core machine: 600 × 16 × 256 = 2.5M tokens
                    # ≈ 11 min per model (250 steps left the model unable to end an infill with EOT)
                    lr=2e-3, warmup=50, eval_interval=100, eval_batches=4, checkpoint_interval=100,
-                   # 3 seeds × (unfiltered, oracle, filtered when anything is kept) fine-tunings
-                   instruct=InstructSizes(sft_steps=60, n_heldout=150)),
+                   # 3 seeds × (filtered, unfiltered, oracle) fine-tunings of the coding model; lr and steps
+                   # from a pilot of three settings on seed 0 (notebook 05 reports all three)
+                   instruct=InstructSizes(sft_steps=100, lr=3e-4, n_heldout=150)),
     "gpu": Profile("gpu", model="small", device="cuda", dtype="bfloat16", vocab_size=8192,
                    max_corpus_files=None, seq_len=1024, batch_size=32, train_steps=500, compile=True,
                    # 500 × 32 × 1024 = 16M tokens ≈ 4-5 epochs of the stdlib: more repeats overfit
                    lr=1e-3, warmup=50, eval_interval=50, eval_batches=8, checkpoint_interval=100,
                    long_context=LongContextSizes(ft_steps=300, ft_batch_size=8, ft_lr=1e-3 / 15, ft_warmup=30,
                                                  eval_windows=16, retrieval_multiples=(1, 4, 8, 16),
-                                                 retrieval_prompts=16,
+                                                 retrieval_prompts=64, retrieval_prompts_longest=None,
                                                  cost_lengths=(1024, 2048, 4096, 8192, 16384, 32768)),
                    instruct=InstructSizes(n_questions=2000, sft_steps=600, batch_size=32, n_heldout=400,
                                           n_seen=400, gen_batch=256),

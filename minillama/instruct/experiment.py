@@ -98,11 +98,12 @@ def run_experiment(profile, sizes: InstructSizes | None = None, *, seed: int = 0
 
 
 def train_arms(base, tok, arms: dict[str, Callable[[int], Sequence[Example]]], sizes: InstructSizes,
-               score: Callable[[object], dict], rehearsal=(), say=print) -> tuple[dict, dict]:
+               score: Callable[[object], dict], rehearsal=(), say=print, encode=None) -> tuple[dict, dict]:
     """Fine-tune a copy of ``base`` for every arm and seed of ``sizes.seeds``: ``arms[name](seed)``
     gives the arm's examples (same steps, batch and lr for every arm, so only the data differs).
     Returns ``scores[name][seed]`` (``score(model)``) and ``losses[name][seed]``; an arm with no
-    examples is left out (not run), never replaced by the base model."""
+    examples is left out (not run), never replaced by the base model. ``encode``: the examples'
+    format (:func:`minillama.instruct.sft.finetune`)."""
     scores, losses = {}, {}
     for name, data_for in arms.items():
         for seed in sizes.seeds:
@@ -113,7 +114,7 @@ def train_arms(base, tok, arms: dict[str, Callable[[int], Sequence[Example]]], s
             model = copy.deepcopy(base)
             losses.setdefault(name, {})[seed] = finetune(
                 model, tok, data, steps=sizes.sft_steps, batch_size=sizes.batch_size, lr=sizes.lr,
-                rehearsal=rehearsal, rehearsal_frac=sizes.rehearsal_frac, seed=seed)
+                rehearsal=rehearsal, rehearsal_frac=sizes.rehearsal_frac, seed=seed, encode=encode)
             scores.setdefault(name, {})[seed] = score(model)
             say(f"{name} (seed {seed}, {len(data)} examples): held-out pass@1 {scores[name][seed]['heldout'].pass1:.1%}")
     return scores, losses

@@ -36,6 +36,7 @@ class Question:
     entry_point: str | None = None
     signature: str | None = None
     task: Task | None = None  # set when the procedural generator wrote it
+    problem: dict | None = field(default=None, compare=False)  # a code-world question's reference (never shown)
 
     @classmethod
     def from_task(cls, task: Task) -> "Question":

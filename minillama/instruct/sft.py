@@ -48,14 +48,15 @@ def rehearsal_chunks(tok, texts: Sequence[str], n: int, length: int, seed: int =
 def finetune(model, tok, examples: Sequence[Example], *, steps: int, batch_size: int = 16, lr: float = 1e-4,
              rehearsal: Sequence[Sequence[int]] = (), rehearsal_frac: float = 0.1, max_len: int = 256,
              weight_decay: float = 0.0, warmup: int = 10, seed: int = 0, system: str | None = None,
-             log_every: int = 0) -> list[float]:
+             log_every: int = 0, encode=None) -> list[float]:
     """AdamW on answer-only loss, with a ``rehearsal_frac`` share of rows drawn from
     ``rehearsal`` (loss on all their tokens). Modifies ``model`` in place; returns the
-    per-step losses. The course's schedule: linear warm-up, then cosine decay to 10 %."""
+    per-step losses. ``encode(tok, example, system)`` gives an example's ids and labels (default:
+    :func:`encode_example`, the chat format). The course's schedule: linear warm-up, then cosine decay to 10 %."""
     if not examples:
         raise ValueError("no examples to fine-tune on")
     device = next(model.parameters()).device
-    encoded = [encode_example(tok, ex, system) for ex in examples]
+    encoded = [(encode or encode_example)(tok, ex, system) for ex in examples]
     encoded = [(i[:max_len], l[:max_len]) for i, l in encoded]
     opt = make_optimizer(model, lr, weight_decay)
     rng = random.Random(seed)

@@ -1,0 +1,340 @@
+"""Self-instruct on the code world: the paper's funnel (PAPER §2.5) played by the course's coding model.
+
+The roles, and who plays them here:
+
+1. **questions** — Llama 2 70B in the paper; here the code world's generator, from compositions never
+   trained (MiniEval's ``compositions`` tier, other seeds than the evaluation's). A question is the
+   docstring's natural-language text plus the function's signature;
+2. **dedup** — exact, on the whitespace-normalised text;
+3. **tests** — the model being tuned writes them (as in the paper): it continues
+   ``def f(x):\\n    \"\"\"<question>\\n\\n    >>> f`` — a doctest, the one way the code world's
+   modules state a test inside a docstring — and each sampled ``call / expected value`` pair becomes
+   an ``assert``;
+4. **solutions** — the model samples ten per question, seeing the question and the first of its own tests
+   as the docstring's doctest; each runs against all of the model's tests in the sandbox and the first
+   that passes is kept.
+
+One difference from the paper, on purpose: the coding model was pretrained on modules of functions,
+never on the ``[INST]`` chat format, so the prompt is the format it knows (signature + docstring) and
+fine-tuning keeps it. :func:`instruction` renders the same question in the paper's chat format for
+comparison. Because every question comes with reference tests, the course can measure what the paper
+could not: how often the model's own tests judge a solution right (:func:`filter_quality`).
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import textwrap
+from dataclasses import dataclass
+from typing import Sequence
+
+from minillama.evaluation.benchmarks import HUMANEVAL_STOP
+from minillama.instruct.formats import format_instruction
+from minillama.instruct.pipeline import Example, PipelineResult, Question, _encode_plain, run_tests
+from minillama.instruct.sft import IGNORE_INDEX
+from minillama.sampling import text_sampler
+
+QUESTION_SEED = 5000  # question sets are compositions problems of seeds 5000 + seed; MiniEval uses 0
+
+
+def _docstring(prompt: str) -> str:
+    start = prompt.index('"""') + 3
+    return prompt[start:prompt.index('"""', start)]
+
+
+def split_problem(problem: dict) -> tuple[str, str, str]:
+    """``(signature, question, shown_test)`` of a MiniEval problem: the ``def`` line, the docstring's
+    text before its doctest (dedented, wrapping kept) and the doctest as an ``assert``."""
+    signature = problem["prompt"].split("\n", 1)[0]
+    doc = textwrap.dedent("    " + _docstring(problem["prompt"]).lstrip())
+    text, _, example = doc.partition(">>>")
+    call, expected = [line.strip() for line in example.strip().split("\n")[:2]]
+    return signature, text.strip(), f"assert {call} == {expected}"
+
+
+def world_prompt(signature: str, question: str, test: str | None = None) -> str:
+    """The solution prompt: ``signature``, then a docstring of ``question`` and, when given, the
+    shown ``assert`` as a doctest — the code world's own surface."""
+    doc = "\n    ".join(question.strip().split("\n"))
+    if test is not None:
+        call, expected = assert_parts(test)
+        doc += f"\n\n    >>> {call}\n    {expected}"
+    return f'{signature}\n    """{doc}\n    """\n'
+
+
+def assert_parts(test: str) -> tuple[str, str]:
+    """``("f(x)", "3")`` of ``"assert f(x) == 3"``."""
+    node = ast.parse(test).body[0]
+    if not (isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1
+            and isinstance(node.test.ops[0], ast.Eq)):
+        raise ValueError(f"not an 'assert call == value' line: {test!r}")
+    return ast.unparse(node.test.left), ast.unparse(node.test.comparators[0])
+
+
+def instruction(question: Question) -> str:
+    """The same question in the paper's chat format (Llama 2's ``[INST]``), for comparison."""
+    return format_instruction(f"{' '.join(question.text.split())}\nThe function: {question.signature}")
+
+
+@dataclass
+class WorldQuestions:
+    """Questions from held-out compositions (never trained), with their reference problem kept on
+    the side for measuring, never shown to the model."""
+    tier: str = "compositions"
+
+    def __call__(self, n: int, seed: int) -> list[Question]:
+        from minillama.codeworld.evaluation import tier_problems
+        out = []
+        for problem in tier_problems(self.tier, n, seed=QUESTION_SEED + seed).values():
+            signature, text, _ = split_problem(problem)
+            out.append(Question(text, problem["entry_point"], signature, problem=problem))
+        return out
+
+
+def parse_doctest(entry_point: str, completion: str) -> str | None:
+    """The ``assert`` of a sampled doctest continuation ``"(args)\\n    value\\n"`` after
+    ``>>> entry_point``, or None when it is not a call with literal arguments and a literal value."""
+    lines = [line.strip() for line in completion.split("\n")]
+    if len(lines) < 2 or not lines[1]:
+        return None
+    call, expected = f"{entry_point}{lines[0]}", lines[1]
+    try:
+        node = ast.parse(call, mode="eval").body
+        ast.literal_eval(expected)
+        if not (isinstance(node, ast.Call) and all(ast.literal_eval(a) is not None for a in node.args)):
+            return None
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        return None
+    return f"assert {call} == {expected}"
+
+
+def doctest_prompt(q: Question) -> str:
+    """The test-writing prompt: the question's docstring, open at a doctest of its function. It ends at
+    the name: "('" and "([" are single tokens, so a prompt ending in "(" would force a token boundary
+    the model never saw (it then writes numbers for every argument)."""
+    return world_prompt(q.signature, q.text)[:-len('    """\n')] + f"\n    >>> {q.entry_point}"
+
+
+@dataclass
+class WorldTests:
+    """The model writes ``n_tests`` doctests per question (sampled at ``temperature``); the distinct
+    parseable ones become its tests."""
+    model: object
+    tok: object
+    n_tests: int = 5
+    temperature: float = 0.8
+    max_new_tokens: int = 48
+    seed: int = 0
+
+    def __call__(self, questions: Sequence[Question]) -> list[list[str]]:
+        prompts = [doctest_prompt(q) for q in questions]
+        outs = text_sampler(self.model, self.tok)(prompts, temperature=self.temperature, top_p=0.95,
+                                                   max_new_tokens=self.max_new_tokens, stop=['"""', ">>>"],
+                                                   seed=self.seed, n=self.n_tests)
+        tests = []
+        for i, q in enumerate(questions):
+            found = [parse_doctest(q.entry_point, o) for o in outs[i * self.n_tests:(i + 1) * self.n_tests]]
+            tests.append(list(dict.fromkeys(t for t in found if t)))
+        return tests
+
+
+@dataclass
+class WorldSolutions:
+    """``n`` sampled solutions per question; a solution is the whole program (prompt + body)."""
+    model: object
+    tok: object
+    n: int = 10
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_new_tokens: int = 192
+    seed: int = 0
+
+    def __call__(self, questions: Sequence[Question], shown_tests: Sequence[str]) -> list[list[str]]:
+        prompts = [world_prompt(q.signature, q.text, t) for q, t in zip(questions, shown_tests)]
+        outs = text_sampler(self.model, self.tok)(prompts, temperature=self.temperature, top_p=self.top_p,
+                                                   max_new_tokens=self.max_new_tokens, stop=HUMANEVAL_STOP,
+                                                   seed=self.seed, n=self.n)
+        return [[p + o.rstrip() + "\n" for o in outs[i * self.n:(i + 1) * self.n]] for i, p in enumerate(prompts)]
+
+
+def reference_job(problem: dict, program: str) -> tuple[str, str]:
+    return program, problem["test"] + f"\ncheck({problem['entry_point']})\n"
+
+
+def filter_quality(res: PipelineResult, n_workers: int = 2) -> dict:
+    """Every sampled solution judged twice — by the model's tests (the filter) and by the question's
+    reference tests (the truth): the confusion counts, the filter's precision (a solution it passes is
+    right) and its negative predictive value (one it fails is wrong), per sample and per kept example;
+    and how many of the model's tests the reference solution passes."""
+    rows = [(q, s, v) for q, sols, vs in zip(res.deduplicated, res.solutions, res.verdicts) for s, v in zip(sols, vs)]
+    truth = run_tests([reference_job(q.problem, s) for q, s, _ in rows], n_workers=n_workers)
+    cells = {"pass_right": 0, "pass_wrong": 0, "fail_right": 0, "fail_wrong": 0}
+    for (_, _, v), t in zip(rows, truth):
+        cells[f"{'pass' if v else 'fail'}_{'right' if t else 'wrong'}"] += 1
+    by_question: dict[int, list[bool]] = {}
+    k = 0
+    for i, sols in enumerate(res.solutions):
+        by_question[i] = truth[k:k + len(sols)]
+        k += len(sols)
+    kept_right = sum(by_question[i][vs.index(True)] for i, vs in enumerate(res.verdicts) if True in vs)
+    tests = [(q, t) for q, ts in zip(res.deduplicated, res.tests) for t in ts]
+    true_tests = run_tests([(q.problem["prompt"] + q.problem["canonical_solution"], t + "\n") for q, t in tests],
+                           n_workers=n_workers)
+    passed = cells["pass_right"] + cells["pass_wrong"]
+    failed = cells["fail_right"] + cells["fail_wrong"]
+    return {**cells, "samples": len(rows),
+            "precision": cells["pass_right"] / passed if passed else None,
+            "npv": cells["fail_wrong"] / failed if failed else None,
+            "kept": len(res.kept), "kept_right": int(kept_right),
+            "kept_precision": kept_right / len(res.kept) if res.kept else None,
+            "tests_written": len(tests), "tests_true": int(sum(true_tests)),
+            "right_per_question": [sum(by_question[i]) for i in range(len(res.solutions))],
+            "samples_per_question": [len(s) for s in res.solutions]}
+
+
+def oracle_examples(res: PipelineResult, n: int, seed: int = 0) -> list[Example]:
+    """The upper bound: ``n`` questions with their reference solutions and reference doctest."""
+    pool = []
+    for q in res.deduplicated:
+        _, _, shown = split_problem(q.problem)
+        code = world_prompt(q.signature, q.text, shown) + q.problem["canonical_solution"]
+        pool.append(Example(q.text, shown, q.signature, code, True))
+    return random.Random(seed).sample(pool, min(n, len(pool)))
+
+
+def encode_world_example(tok, ex: Example, system: str | None = None) -> tuple[list[int], list[int]]:
+    """Token ids and labels of one example in the code world's format: the prompt (signature,
+    docstring with the shown doctest) carries no loss; the body and EOS do."""
+    prompt = world_prompt(ex.signature, ex.question, ex.shown_test)
+    if not ex.code.startswith(prompt):
+        raise ValueError("the example's code does not start with its prompt")
+    ids = tok.encode(prompt, bos=True)
+    answer = _encode_plain(tok, ex.code[len(prompt):].rstrip() + "\n") + [tok.eos_id]
+    return ids + answer, [IGNORE_INDEX] * len(ids) + answer
+
+
+@dataclass
+class QuestionExampleTests:
+    """The question writer's own example as the only test: the doctest every code-world question
+    comes with (the stand-in for a capable test writer). The reference's hidden tests (4-6 asserts
+    with an edge case) stay hidden, so :func:`filter_quality` still measures what one example misses."""
+
+    def __call__(self, questions: Sequence[Question]) -> list[list[str]]:
+        return [[split_problem(q.problem)[2]] for q in questions]
+
+
+def world_eval(model, tok, problems: dict[str, dict]):
+    """Greedy pass@1 on MiniEval problems (their own prompts and reference tests), as an
+    :class:`~minillama.instruct.experiment.EvalResult` so that arms compare paired."""
+    from minillama.codeworld.evaluation import greedy
+    from minillama.instruct.experiment import EvalResult
+    g = greedy(model, tok, problems)
+    ids = list(problems)
+    return EvalResult([problems[t] for t in ids], [problems[t]["prompt"] + g["completions"][t] for t in ids],
+                      [g["per_task"][t] for t in ids])
+
+
+def pass_at_k_curve(correct: Sequence[int], n: int) -> dict[int, float]:
+    """Mean unbiased pass@k over questions for k = 1 … n, from each question's correct count."""
+    from minillama.evaluation.metrics import estimate_pass_at_k
+    return {k: float(estimate_pass_at_k(n, list(correct), k).mean()) for k in range(1, n + 1)}
+
+
+@dataclass
+class Funnels:
+    """Both funnels of one question set: the paper's (the model's own tests) and the ablation's (the
+    question's example as the test), each with :func:`filter_quality`."""
+    paper: PipelineResult
+    paper_quality: dict
+    ablation: PipelineResult
+    quality: dict
+
+
+def world_funnels(model, tok, sizes, seed: int = 0, say=print) -> Funnels:
+    """``sizes.n_questions`` held-out questions through both funnels, ``sizes.n_samples`` solutions
+    per question (T 0.8, top-p 0.95)."""
+    from minillama.instruct.pipeline import run_pipeline
+    model.eval()
+    solutions = WorldSolutions(model, tok, n=sizes.n_samples, seed=seed)
+    paper = run_pipeline(WorldQuestions(), WorldTests(model, tok, seed=seed), solutions, sizes.n_questions, seed=seed)
+    say("the paper's funnel (the model writes the tests):", paper.funnel)
+    ablation = run_pipeline(WorldQuestions(), QuestionExampleTests(), solutions, sizes.n_questions, seed=seed)
+    say("the ablation's funnel (the question's example is the test):", ablation.funnel)
+    return Funnels(paper, filter_quality(paper), ablation, filter_quality(ablation))
+
+
+@dataclass
+class Arms:
+    """The fine-tuning ablation: scores (``{"heldout": EvalResult, "seen": …}``) of the base and of
+    every arm and seed, the SFT losses, and the held-out problems."""
+    base: dict
+    scores: dict
+    losses: dict
+    heldout: dict
+    seen: dict
+
+
+def world_arms(model, tok, res: PipelineResult, sizes, seed: int = 0, say=print) -> Arms:
+    """Fine-tune a copy of ``model`` per arm and seed — ``filtered`` (the kept examples), ``unfiltered``
+    (``sizes.n_fixed`` first samples drawn before filtering), ``oracle`` (``sizes.n_fixed`` reference
+    solutions) — and score each by greedy pass@1 on MiniEval's compositions (notebook 06's set, none of
+    them a question) and, when ``sizes.n_seen``, its instances (what fine-tuning may make it forget)."""
+    from minillama.codeworld.documents import documents
+    from minillama.codeworld.evaluation import tier_problems
+    from minillama.instruct.experiment import train_arms
+    from minillama.instruct.sft import rehearsal_chunks
+
+    heldout = tier_problems("compositions", sizes.n_heldout, seed=0)
+    asked = {q.problem["prompt"] for q in res.deduplicated}
+    if any(p["prompt"] in asked for p in heldout.values()):
+        raise RuntimeError("a held-out problem is among the questions")
+    seen = tier_problems("instances", sizes.n_seen, seed=0) if sizes.n_seen else {}
+    rehearsal = rehearsal_chunks(tok, documents(400, seed=4242), 256, 128, seed=seed)  # the world's modules
+
+    def score(m) -> dict:
+        out = {"heldout": world_eval(m, tok, heldout)}
+        if seen:
+            out["seen"] = world_eval(m, tok, seen)
+        return out
+
+    base = score(model)
+    arms = {"filtered": lambda s: res.kept,
+            "unfiltered": lambda s: res.unfiltered(n=sizes.n_fixed, seed=s),
+            "oracle": lambda s: oracle_examples(res, sizes.n_fixed, seed=s)}
+    scores, losses = train_arms(model, tok, arms, sizes, score, rehearsal, say, encode=encode_world_example)
+    return Arms(base, scores, losses, heldout, seen)
+
+
+def world_record(f: Funnels, a: Arms, sizes) -> dict:
+    """What ``summary.json`` keeps (``self_instruct``): the arms (as
+    :func:`~minillama.instruct.experiment.arms_record`), both funnels and their filter quality, and
+    pass@k of the sampled solutions by the reference tests and by the filter."""
+    from dataclasses import asdict
+
+    from minillama.instruct.experiment import arms_record
+    record = arms_record(f.ablation, a.base, a.scores)
+    n = sizes.n_samples
+    drop = ("right_per_question", "samples_per_question")
+    record.update(
+        tests="question example", paper_funnel=f.paper.funnel, sizes=asdict(sizes),
+        filter={"model tests": {k: v for k, v in f.paper_quality.items() if k not in drop},
+                "question example": {k: v for k, v in f.quality.items() if k not in drop}},
+        passk_samples={"right": pass_at_k_curve(f.quality["right_per_question"], n),
+                       "passes the filter": pass_at_k_curve([sum(v) for v in f.ablation.verdicts], n),
+                       "n": n, "questions": len(f.ablation.deduplicated)})
+    if a.seen:
+        record["pass1_seen"] = {"base": a.base["seen"].pass1, **{
+            name: sum(r["seen"].pass1 for r in runs.values()) / len(runs) for name, runs in a.scores.items()}}
+    return record
+
+
+def run_world_experiment(model, tok, sizes, *, seed: int = 0, say=print) -> dict:
+    """Notebook 05 in one call (the CLI's ``self-instruct``): :func:`world_funnels`, :func:`world_arms`,
+    :func:`world_record`."""
+    import time
+    t0 = time.perf_counter()
+    f = world_funnels(model, tok, sizes, seed, say)
+    a = world_arms(model, tok, f.ablation, sizes, seed, say)
+    record = world_record(f, a, sizes) | {"seconds": round(time.perf_counter() - t0, 1)}
+    return {"record": record, "funnels": f, "arms": a}
