@@ -1,11 +1,11 @@
 """The report's claims table judges each claim from the measured numbers."""
 
-from minillama.course.claims import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, NOT_RUN, NOT_TESTABLE,
+from minillama.course.claims import (CLAIMS, CODEWORLD_CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, NOT_RUN, NOT_TESTABLE,
                                      claims_table)
 
 
 def judge(name, summary):
-    claim = next(c for c in CLAIMS if c.claim.startswith(name))
+    claim = next(c for c in CLAIMS + CODEWORLD_CLAIMS if c.claim.startswith(name))
     return claim.judge(summary)[1]
 
 
@@ -140,3 +140,13 @@ def test_temperature_shape_needs_both_paired_tests():
                             "20": {"low_T": 0.4, "high_T": 0.6, "low_better": 2, "high_better": 25, "p": pn}}
     assert cw_judge("a low temperature", {"temperature_shape": {"instances": shape(0.001, 0.001)}}) == HOLDS
     assert cw_judge("a low temperature", {"temperature_shape": {"instances": shape(0.3, 0.001)}}).startswith("inconclusive")
+
+
+def test_long_context_claims_sit_with_the_model_they_were_measured_on():
+    from minillama.course.claims import LONG_CONTEXT_CLAIMS, claim_tables
+    real, world = claim_tables({"long_context": {"model": "reference"}})
+    assert all(c in world and c not in real for c in LONG_CONTEXT_CLAIMS)
+    assert set(CODEWORLD_CLAIMS) <= set(world)
+    real, world = claim_tables({"long_context": {"model": "own"}})
+    assert all(c in real and c not in world for c in LONG_CONTEXT_CLAIMS)
+    assert claim_tables({})[0] == CLAIMS  # older summaries (no model recorded): real code, as measured then

@@ -215,3 +215,38 @@ def test_cost_measured_in_a_fresh_process_sees_the_score_matrix():
         return
     assert big["naive_mib"] >= big["scores_mib"] > 4 * big["sdpa_mib"]
     assert forward[-1]["peak_mib"] > forward[0]["peak_mib"]
+
+
+def test_prompt_counts_lower_only_the_longest_length():
+    from minillama.long_context.retrieval import prompt_counts
+    from minillama.profiles import LongContextSizes
+    s = LongContextSizes(retrieval_prompts=32, retrieval_prompts_longest=8)
+    assert prompt_counts(s, [256, 1024, 4096]) == {256: 32, 1024: 32, 4096: 8}
+    assert prompt_counts(LongContextSizes(retrieval_prompts_longest=None), [256, 1024]) == {256: 32, 1024: 32}
+
+
+def test_key_retrieval_takes_a_count_per_length():
+    from minillama.long_context.retrieval import RetrievalFiller, key_retrieval
+    from minillama.data.corpus import Document
+    from minillama.tokenizer import get_tokenizer
+    tok = get_tokenizer("quick")
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig.from_name("debug", vocab_size=tok.vocab_size, max_seq_len=256)).eval()
+    code = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(40))
+    filler = RetrievalFiller.from_docs([Document("pkg/a.py", code, "test")], tok)
+    out = key_retrieval(model, tok, filler, [96, 160], [0.0, 1.0], {96: 3, 160: 1}, show_progress=False)
+    assert set(out["accuracy"]) == {(96, 0.0), (96, 1.0), (160, 0.0), (160, 1.0)}
+    assert all(v in (0.0, 1 / 3, 2 / 3, 1.0) for k, v in out["accuracy"].items() if k[0] == 96)
+    assert all(v in (0.0, 1.0) for k, v in out["accuracy"].items() if k[0] == 160)
+
+
+def test_world_corpus_packages_are_long_held_out_and_split():
+    from minillama.codeworld.corpus import world_corpus
+    c = world_corpus(train_packages=2, test_packages=3, modules_per_package=4)
+    assert len(c.docs("train")) == 2 and len(c.docs("test")) == 3 and not c.docs("val")
+    assert {d.path.split("/")[0] for d in c.docs("test")} == {"pkg000", "pkg001", "pkg002"}
+    train, test = set(c.texts("train")), set(c.texts("test"))
+    assert not train & test and all(t.count("def ") >= 4 for t in test)
+    assert world_corpus(2, 3, 4).texts() == c.texts()  # deterministic
+    with pytest.raises(ValueError):
+        world_corpus(0, 1, 1)

@@ -146,7 +146,8 @@ def _filtering(s):
     b, f, u, n = sec["pass1_base"], sec["pass1_filtered"], sec["pass1_unfiltered"], sec.get("n_heldout")
     if not sec.get("n_train_examples") or f is None:
         return "no example passed the filter, so the filtered fine-tuning never ran", NOT_RUN
-    ours = f"base {_pct(b)}, filtered {_pct(f)}, unfiltered {_pct(u)} (n = {n})"
+    ours = f"base {_pct(b)}, filtered {_pct(f)}, unfiltered {_pct(u)} (n = {n}" + (
+        f" × {len(sec['seeds'])} seeds" if sec.get("seeds") else "") + ")"
     if u is None:
         return ours, NOT_MEASURED
     p_base, p_unf = sec.get("p_filtered_vs_base"), sec.get("p_filtered_vs_unfiltered")
@@ -211,12 +212,7 @@ def _sandbox(s):
     return f"{n}/{total}", HOLDS if n == total == 164 else FAILS
 
 
-CLAIMS = [
-    Claim("FIM costs little left-to-right", "§2.3", "7B test loss 0.408 (FIM) vs 0.407",
-          "FIM model's left-to-right validation loss at most 1 % above the no-FIM model's", _fim_cost),
-    Claim("FIM training teaches infilling", "§2.3", "infilling pass@1 77–83 % single-line",
-          "FIM model's loss on PSM middles (given prefix and suffix) below the no-FIM model's on the same "
-          "middle tokens in natural order (given the prefix)", _fim_infill),
+LONG_CONTEXT_CLAIMS = [
     Claim("θ = 10⁶ LCFT extrapolates better than PI", "§3.3, App. G", "PI fails past 16k tokens",
           "perplexity at 16× the training length lower (paired test when recorded)", _lcft_vs("pi")),
     Claim("θ = 10⁶ LCFT beats LCFT with θ = 10⁴", "App. G", "θ = 10⁴ fails already at 8k",
@@ -230,9 +226,15 @@ CLAIMS = [
     Claim("LCFT models retrieve a key from a long prompt", "App. G.2", "7B at 16k: 54.7 / 100 / 98.4 %",
           "LCFT θ = 10⁶ accuracy ≥ 50 %, judged only when the base retrieves ≥ 80 % at its own "
           "training length (the positive control)", _retrieval),
-    Claim("execution-filtered self-instruct data helps", "§2.5", "Instruct 7B 34.8 vs Code Llama 7B 33.5 HumanEval",
-          "held-out pass@1 after filtered SFT above base and above unfiltered SFT, paired McNemar p < 0.05 "
-          "for both (not run when no example passed the filter)", _filtering),
+]
+
+CLAIMS = [
+    Claim("FIM costs little left-to-right", "§2.3", "7B test loss 0.408 (FIM) vs 0.407",
+          "FIM model's left-to-right validation loss at most 1 % above the no-FIM model's", _fim_cost),
+    Claim("FIM training teaches infilling", "§2.3", "infilling pass@1 77–83 % single-line",
+          "FIM model's loss on PSM middles (given prefix and suffix) below the no-FIM model's on the same "
+          "middle tokens in natural order (given the prefix)", _fim_infill),
+    *LONG_CONTEXT_CLAIMS,
     Claim("HumanEval pass@1", "headline results", "Code Llama 7B 33.5 %", "a 7B model against ours: compared, not judged",
           _humaneval),
     Claim("SPM infills single lines at least as well as PSM", "§2.3, App. E", "7B 83.3 (SPM) vs 77.0 (PSM)",
@@ -332,7 +334,19 @@ CODEWORLD_CLAIMS = [
           "greedy for pass@1, T = 0.8 for pass@10/100",
           "on the same problems: pass@1 higher at the low T and pass@n higher at the high T, sign tests p < 0.05",
           _cw_temperature),
+    Claim("execution-filtered self-instruct data helps", "§2.5", "Instruct 7B 34.8 vs Code Llama 7B 33.5 HumanEval",
+          "held-out pass@1 after filtered SFT above base and above unfiltered SFT, paired McNemar p < 0.05 "
+          "for both (not run when no example passed the filter)", _filtering),
 ]
+
+
+def claim_tables(summary: dict) -> tuple[list[Claim], list[Claim]]:
+    """The report's two tables: claims judged on real code (the stdlib models) and on the code world.
+    The long-context claims go where notebook 04 ran: on the code world's long-trained model by
+    default (``long_context.model == "reference"``), on notebook 03's stdlib model with ``own``."""
+    on_world = _get(summary, "long_context", "model") == "reference"
+    real = [c for c in CLAIMS if not (on_world and c in LONG_CONTEXT_CLAIMS)]
+    return real, [*(LONG_CONTEXT_CLAIMS if on_world else []), *CODEWORLD_CLAIMS]
 
 
 def claims_table(summary: dict, claims: list[Claim] | None = None) -> list[str]:

@@ -31,4 +31,4 @@ from minillama.long_context.finetune import *  # noqa: F401,F403
 from minillama.long_context.methods import *  # noqa: F401,F403
 from minillama.long_context.perplexity import *  # noqa: F401,F403
 from minillama.long_context.retrieval import *  # noqa: F401,F403
-from minillama.long_context.experiment import run_experiment  # noqa: F401
+from minillama.long_context.experiment import run_experiment, study_inputs  # noqa: F401

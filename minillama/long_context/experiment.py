@@ -12,22 +12,38 @@ from minillama.long_context.cost import forward_cost
 from minillama.long_context.finetune import all_models, train_stream
 from minillama.long_context.perplexity import (context_sweep, eval_windows, format_ppl_table, long_documents,
                                                sweep_ppl, token_losses)
-from minillama.long_context.retrieval import RetrievalFiller, key_retrieval
+from minillama.long_context.retrieval import RetrievalFiller, key_retrieval, prompt_counts
 from minillama.profiles import get_profile
 from minillama.tokenizer import get_tokenizer
 from minillama.training.pretrain import get_pretrained
 
 
+def study_inputs(profile, choice: str = "reference"):
+    """``(base, tokenizer, corpus, L)`` of the study: the shipped long-trained coding model on
+    packages of held-out code-world modules (``"reference"``, notebook 04's default), or notebook
+    03's FIM model on the standard library (``"own"``). ``L`` is the base's pretraining length."""
+    if choice == "reference":
+        import json
+
+        from minillama.codeworld.corpus import world_corpus
+        from minillama.codeworld.reference import load_reference, long_dir
+        base, tok = load_reference(directory=long_dir())
+        L = json.loads((long_dir() / "result.json").read_text())["recipe"]["seq_len"]
+        return base.float().eval(), tok, world_corpus(), L
+    if choice == "own":
+        return get_pretrained(profile, fim=True).float().eval(), get_tokenizer(profile), get_corpus(profile), \
+            profile.seq_len
+    raise ValueError(f"model {choice!r}: use 'reference' (the shipped long-trained model) or 'own'")
+
+
 def run_experiment(profile=None, log: Callable[[str], None] | None = print, retrieval: bool = True,
-                   cost: bool = True) -> dict:
+                   cost: bool = True, model: str = "reference") -> dict:
     """The whole study for a profile: fine-tune (cached), perplexity vs context, key retrieval,
     cost. Used by the CLI; the notebook runs the same steps one section at a time."""
     profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
     settings = profile.long_context
     torch.manual_seed(0)
-    corpus, tok = get_corpus(profile), get_tokenizer(profile)
-    base = get_pretrained(profile, fim=True).float().eval()
-    L = profile.seq_len
+    base, tok, corpus, L = study_inputs(profile, model)
     models, info = all_models(base, lambda: train_stream(corpus, tok), L, settings, profile.name, log)
     T_max = settings.max_multiple * L
     windows = eval_windows(long_documents(corpus, tok, "test", T_max + 1), T_max + 1, settings.eval_windows)
@@ -43,7 +59,7 @@ def run_experiment(profile=None, log: Callable[[str], None] | None = print, retr
         filler = RetrievalFiller.from_docs(corpus.docs("test"), tok)
         r_lengths = [int(m * L) for m in settings.retrieval_multiples]
         out["retrieval"] = {k: key_retrieval(m, tok, filler, r_lengths, settings.retrieval_positions,
-                                             settings.retrieval_prompts) for k, m in models.items()}
+                                             prompt_counts(settings, r_lengths)) for k, m in models.items()}
     if cost:
         out["cost"] = forward_cost(base, settings.cost_lengths)
     return out

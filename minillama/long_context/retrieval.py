@@ -145,14 +145,25 @@ def score_two_digit(model: Transformer, tokenizer, prompt: str) -> torch.Tensor:
     return scores.flatten().cpu()  # index v - 10 for value v
 
 
+def prompt_counts(settings, lengths: Sequence[int]) -> dict[int, int]:
+    """Prompts per (length, position) for each length: ``settings.retrieval_prompts``, and
+    ``settings.retrieval_prompts_longest`` (when set) at the longest length."""
+    longest = getattr(settings, "retrieval_prompts_longest", None)
+    return {T: longest if longest and T == max(lengths) else settings.retrieval_prompts for T in lengths}
+
+
 def key_retrieval(model: Transformer, tokenizer, filler: RetrievalFiller, lengths: Sequence[int],
-                  positions: Sequence[float], n_prompts: int, seed: int = 0, desc: str = "key retrieval",
-                  show_progress: bool = True) -> dict:
-    """Accuracy and mean p(right value) per (length, position); same prompts for every model."""
+                  positions: Sequence[float], n_prompts: int | dict[int, int], seed: int = 0,
+                  desc: str = "key retrieval", show_progress: bool = True) -> dict:
+    """Accuracy and mean p(right value) per (length, position); same prompts for every model.
+    ``n_prompts``: per (length, position), one number or one per length (:func:`prompt_counts`)."""
+    counts = n_prompts if isinstance(n_prompts, dict) else {T: n_prompts for T in lengths}
     rng = random.Random(seed)
     acc, prob = {}, {}
-    bar = progress(total=len(lengths) * len(positions) * n_prompts, desc=desc, enabled=show_progress, unit="prompt")
+    bar = progress(total=sum(counts[T] for T in lengths) * len(positions), desc=desc, enabled=show_progress,
+                   unit="prompt")
     for T in lengths:
+        n_prompts = counts[T]
         for pos in positions:
             hits, ps = 0, 0.0
             for k in range(n_prompts):
