@@ -117,3 +117,18 @@ def test_the_model_writes_doctests_and_the_funnels_run_on_the_coding_model():
     assert all(len(s) == 3 for s in f.ablation.solutions)
     with pytest.raises(ValueError, match="use 'reference'"):
         coding_model("nonsense")
+
+
+def test_the_funnels_also_run_on_notebook_03s_model():
+    """MINILLAMA_CODING_MODEL=own: the same steps on the stdlib model of the profile (quick: a
+    debug model), which writes no passing solution; nothing crashes and nothing is kept by luck."""
+    from minillama.codeworld.reference import coding_model
+    from minillama.profiles import get_profile
+    torch.set_num_threads(1)
+    profile = get_profile("quick")
+    model, tok, about = coding_model("own", profile)
+    assert about["model"] == "own" and about["training_tokens"] is None
+    sizes = replace(profile.instruct, n_questions=4, n_samples=2)
+    f = W.world_funnels(model, tok, sizes, seed=0, say=lambda *a: None)
+    assert f.ablation.funnel["solutions_sampled"] == 8
+    assert f.quality["kept_right"] <= f.quality["kept"] == len(f.ablation.kept)
