@@ -42,6 +42,9 @@ setup: $(VENV)/.installed  ## create .venv and install
 test: setup  ## pytest + nbval over every notebook, quick profile
 	MINILLAMA_PROFILE=quick $(PY) -m pytest -q tests
 	MINILLAMA_PROFILE=quick $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env notebooks
+	# the switch of notebooks 04-06 to notebook 03's own model
+	MINILLAMA_CODING_MODEL=own MINILLAMA_PROFILE=quick $(PY) -m pytest -q -p no:cacheprovider --nbval-lax \
+		--nbval-current-env notebooks/04_long_context.ipynb notebooks/05_self_instruct.ipynb notebooks/06_evaluation.ipynb
 
 reproduce: setup  ## run the notebook series headless and write results/
 	MINILLAMA_PROFILE=$(PROFILE) $(PY) -m minillama reproduce
