@@ -6,6 +6,7 @@ from minillama import instruct as si
 from minillama.model import ModelConfig, Transformer
 from minillama.instruct.tasks import generate_tasks
 from minillama.tokenizer import get_tokenizer
+from _sandbox_stub import fake_runner
 
 
 def test_instruction_format_exact():
@@ -81,16 +82,6 @@ class StubSolutions:
             broken = f"{q.signature}\n    return (\n"
             out.append([broken, bad, good, other] if len(out) % 2 == 0 else [bad, broken])
         return out
-
-
-def fake_runner(program, tests, timeout):
-    ns = {}
-    try:
-        exec(program, ns)
-        exec(tests, ns)
-        return {"passed": True}
-    except Exception:
-        return {"passed": False}
 
 
 def test_pipeline_keeps_exactly_the_first_passing_solution():

@@ -8,16 +8,7 @@ import torch
 
 from minillama.instruct import world as W
 from minillama.instruct.pipeline import run_pipeline
-
-
-def fake_runner(program, tests, timeout):
-    ns = {}
-    try:
-        exec(program, ns)
-        exec(tests, ns)
-        return {"passed": True}
-    except Exception:
-        return {"passed": False}
+from _sandbox_stub import fake_runner
 
 
 def test_questions_are_held_out_compositions_with_hidden_tests():

@@ -134,9 +134,9 @@ def coding_model(choice: str | None = None, profile=None):
     choice = choice or os.environ.get(CODING_MODEL_ENV, "reference")
     if choice == "reference":
         model, tok = load_reference()
+        from .recipe import Recipe
         trained = json.loads((reference_dir() / "result.json").read_text())
-        r = trained["recipe"]
-        tokens = r["steps"] * r["batch_size"] * (r["seq_len"] + 1)  # what the optimizer saw
+        tokens = Recipe(**trained["recipe"]).tokens  # what the optimizer saw
         about = {"model": "reference", "command": trained["command"], "training_tokens": tokens,
                  "train_minutes": trained["seconds"]["train"] / 60}
     elif choice == "own":

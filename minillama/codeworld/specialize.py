@@ -12,8 +12,6 @@ the base's weights and the settings.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import random
 import time
 
@@ -63,7 +61,8 @@ def get_specialized(base, tok, stdlib_texts: list[str], profile, steps: int | No
     ``profile.notebook.specialize_steps``) × ``profile.batch_size`` windows of ``profile.seq_len``
     tokens of :func:`mixed_stream`, at a third of the pretraining peak learning rate (the paper's Python
     stage: 1e-4 after a 3e-4 peak at 7B). Cached on disk."""
-    from minillama.long_context.finetune import finetune, random_windows, state_fingerprint
+    from minillama.long_context.finetune import (cache_tag, finetune, load_cached, random_windows, save_cached,
+                                                 state_fingerprint)
 
     from .documents import documents
     steps = steps or profile.notebook.specialize_steps
@@ -71,21 +70,14 @@ def get_specialized(base, tok, stdlib_texts: list[str], profile, steps: int | No
     meta = {"base": state_fingerprint(base), "steps": steps, "batch": profile.batch_size, "seq_len": profile.seq_len,
             "lr": profile.lr / 3, "warmup": max(1, steps // 10), "world_share": world_share, "n_tokens": n_tokens,
             "code": code_fingerprint(finetune, random_windows, mixed_stream, documents)}
-    tag = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
-    path = artifacts_dir(profile.name) / "specialize" / f"world-{tag}.pt"
+    path = artifacts_dir(profile.name) / "specialize" / f"world-{cache_tag(meta)}.pt"
     model = copy.deepcopy(base)
-    if path.is_file():
-        saved = torch.load(path, map_location=next(base.parameters()).device, weights_only=True)
-        model.load_state_dict(saved["state_dict"])
-        return model.eval(), {**json.loads(saved["meta"]), "cached": True}
+    if (cached := load_cached(path, model)) is not None:
+        return model, cached
     world = documents(max(64, int(world_share * n_tokens / 450)), seed=TRAIN_SEED)
     stream = mixed_stream(tok, world, stdlib_texts, n_tokens, world_share)
     t0 = time.perf_counter()
     losses = finetune(model, stream, profile.seq_len, steps, profile.batch_size, meta["lr"], meta["warmup"],
                       desc="specialize", show_progress=show_progress)
     meta.update(losses=losses, seconds=time.perf_counter() - t0, stream_tokens=len(stream))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": model.state_dict(), "meta": json.dumps(meta)}, tmp)
-    tmp.replace(path)
-    return model.eval(), {**meta, "cached": False}
+    return model, save_cached(path, model, meta)

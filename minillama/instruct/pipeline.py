@@ -204,6 +204,16 @@ class ModelSolutions:
         return [programs[i * self.n:(i + 1) * self.n] for i in range(len(questions))]
 
 
+def regroup(flat: Sequence, like: Sequence[Sequence]) -> list[list]:
+    """``flat`` cut into consecutive lists of the lengths of ``like``'s items (per-sample results back
+    into per-question lists)."""
+    out, k = [], 0
+    for group in like:
+        out.append(list(flat[k:k + len(group)]))
+        k += len(group)
+    return out
+
+
 def compiles(program: str) -> bool:
     try:
         ast.parse(program)
@@ -298,10 +308,7 @@ def run_pipeline(write_questions: QuestionWriter, write_tests: TestWriter, write
     t = time.perf_counter()
     jobs = [(s, "\n".join(ts) + "\n") for ts, sols in zip(tests, solutions) for s in sols]
     flat = run_tests(jobs, timeout=timeout, n_workers=n_workers, runner=runner)
-    verdicts, k = [], 0
-    for sols in solutions:
-        verdicts.append(flat[k:k + len(sols)])
-        k += len(sols)
+    verdicts = regroup(flat, solutions)
     secs["execution"] = time.perf_counter() - t
 
     kept = []

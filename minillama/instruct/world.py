@@ -31,7 +31,7 @@ from typing import Sequence
 
 from minillama.evaluation.benchmarks import HUMANEVAL_STOP
 from minillama.instruct.formats import format_instruction
-from minillama.instruct.pipeline import Example, PipelineResult, Question, _encode_plain, run_tests
+from minillama.instruct.pipeline import Example, PipelineResult, Question, _encode_plain, regroup, run_tests
 from minillama.instruct.sft import IGNORE_INDEX
 from minillama.sampling import text_sampler
 
@@ -109,6 +109,12 @@ def parse_doctest(entry_point: str, completion: str) -> str | None:
     return f"assert {call} == {expected}"
 
 
+def sample_groups(model, tok, prompts: Sequence[str], n: int, **kw) -> list[list[str]]:
+    """``n`` sampled continuations per prompt (the sampling engine), grouped by prompt."""
+    outs = text_sampler(model, tok)(list(prompts), n=n, **kw)
+    return [outs[i * n:(i + 1) * n] for i in range(len(prompts))]
+
+
 def doctest_prompt(q: Question) -> str:
     """The test-writing prompt: the question's docstring, open at a doctest of its function. It ends at
     the name: "('" and "([" are single tokens, so a prompt ending in "(" would force a token boundary
@@ -128,15 +134,11 @@ class WorldTests:
     seed: int = 0
 
     def __call__(self, questions: Sequence[Question]) -> list[list[str]]:
-        prompts = [doctest_prompt(q) for q in questions]
-        outs = text_sampler(self.model, self.tok)(prompts, temperature=self.temperature, top_p=0.95,
-                                                   max_new_tokens=self.max_new_tokens, stop=['"""', ">>>"],
-                                                   seed=self.seed, n=self.n_tests)
-        tests = []
-        for i, q in enumerate(questions):
-            found = [parse_doctest(q.entry_point, o) for o in outs[i * self.n_tests:(i + 1) * self.n_tests]]
-            tests.append(list(dict.fromkeys(t for t in found if t)))
-        return tests
+        groups = sample_groups(self.model, self.tok, [doctest_prompt(q) for q in questions], self.n_tests,
+                               temperature=self.temperature, top_p=0.95, max_new_tokens=self.max_new_tokens,
+                               stop=['"""', ">>>"], seed=self.seed)
+        found = [[parse_doctest(q.entry_point, o) for o in outs] for q, outs in zip(questions, groups)]
+        return [list(dict.fromkeys(t for t in tests if t)) for tests in found]
 
 
 @dataclass
@@ -152,10 +154,9 @@ class WorldSolutions:
 
     def __call__(self, questions: Sequence[Question], shown_tests: Sequence[str]) -> list[list[str]]:
         prompts = [world_prompt(q.signature, q.text, t) for q, t in zip(questions, shown_tests)]
-        outs = text_sampler(self.model, self.tok)(prompts, temperature=self.temperature, top_p=self.top_p,
-                                                   max_new_tokens=self.max_new_tokens, stop=HUMANEVAL_STOP,
-                                                   seed=self.seed, n=self.n)
-        return [[p + o.rstrip() + "\n" for o in outs[i * self.n:(i + 1) * self.n]] for i, p in enumerate(prompts)]
+        groups = sample_groups(self.model, self.tok, prompts, self.n, temperature=self.temperature, top_p=self.top_p,
+                               max_new_tokens=self.max_new_tokens, stop=HUMANEVAL_STOP, seed=self.seed)
+        return [[p + o.rstrip() + "\n" for o in outs] for p, outs in zip(prompts, groups)]
 
 
 def reference_job(problem: dict, program: str) -> tuple[str, str]:
@@ -172,12 +173,8 @@ def filter_quality(res: PipelineResult, n_workers: int = 2) -> dict:
     cells = {"pass_right": 0, "pass_wrong": 0, "fail_right": 0, "fail_wrong": 0}
     for (_, _, v), t in zip(rows, truth):
         cells[f"{'pass' if v else 'fail'}_{'right' if t else 'wrong'}"] += 1
-    by_question: dict[int, list[bool]] = {}
-    k = 0
-    for i, sols in enumerate(res.solutions):
-        by_question[i] = truth[k:k + len(sols)]
-        k += len(sols)
-    kept_right = sum(by_question[i][vs.index(True)] for i, vs in enumerate(res.verdicts) if True in vs)
+    by_question = regroup(truth, res.solutions)
+    kept_right = sum(right[vs.index(True)] for right, vs in zip(by_question, res.verdicts) if True in vs)
     tests = [(q, t) for q, ts in zip(res.deduplicated, res.tests) for t in ts]
     true_tests = run_tests([(q.problem["prompt"] + q.problem["canonical_solution"], t + "\n") for q, t in tests],
                            n_workers=n_workers)
@@ -189,8 +186,7 @@ def filter_quality(res: PipelineResult, n_workers: int = 2) -> dict:
             "kept": len(res.kept), "kept_right": int(kept_right),
             "kept_precision": kept_right / len(res.kept) if res.kept else None,
             "tests_written": len(tests), "tests_true": int(sum(true_tests)),
-            "right_per_question": [sum(by_question[i]) for i in range(len(res.solutions))],
-            "samples_per_question": [len(s) for s in res.solutions]}
+            "right_per_question": [sum(right) for right in by_question]}
 
 
 def oracle_examples(res: PipelineResult, n: int, seed: int = 0) -> list[Example]:
@@ -315,7 +311,7 @@ def world_record(f: Funnels, a: Arms, sizes) -> dict:
     from minillama.instruct.experiment import arms_record
     record = arms_record(f.ablation, a.base, a.scores)
     n = sizes.n_samples
-    drop = ("right_per_question", "samples_per_question")
+    drop = ("right_per_question",)
     record.update(
         tests="question example", paper_funnel=f.paper.funnel, sizes=asdict(sizes),
         filter={"model tests": {k: v for k, v in f.paper_quality.items() if k not in drop},

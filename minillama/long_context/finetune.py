@@ -101,24 +101,42 @@ def get_finetuned(base: Transformer, key: str, stream_fn: Callable[[], torch.Ten
             "method": asdict(method), "base": state_fingerprint(base),
             "seq_len": ft_len, "steps": settings.ft_steps, "batch": settings.ft_batch_size,
             "lr": settings.ft_lr, "warmup": settings.ft_warmup, "seed": seed}
-    tag = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
-    path = artifacts_dir(profile_name) / f"{key}-{tag}.pt"
+    path = artifacts_dir(profile_name) / f"{key}-{cache_tag(meta)}.pt"
     model = method_model(base, method, pretrain_len, settings.factor)
     model.cfg = replace(model.cfg, max_seq_len=max(model.cfg.max_seq_len, ft_len))
-    if path.is_file():
-        saved = torch.load(path, map_location=next(base.parameters()).device, weights_only=True)
-        model.load_state_dict(saved["state_dict"])
-        model.eval()
-        return model, {**json.loads(saved["meta"]), "cached": True}
+    if (cached := load_cached(path, model)) is not None:
+        return model, cached
     t0 = time.perf_counter()
     losses = finetune(model, stream_fn(), ft_len, settings.ft_steps, settings.ft_batch_size, settings.ft_lr,
                       settings.ft_warmup, seed=seed, desc=f"LCFT {key}", show_progress=show_progress)
     meta.update(losses=losses, seconds=time.perf_counter() - t0)
+    return model, save_cached(path, model, meta)
+
+
+def cache_tag(meta: dict) -> str:
+    """The file tag of a continued-training run: a hash of its settings (base weights, code, sizes)."""
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def load_cached(path: Path, model: Transformer) -> dict | None:
+    """Load the state cached at ``path`` into ``model`` (eval mode) and return its meta, or None
+    when nothing is cached there."""
+    if not path.is_file():
+        return None
+    saved = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
+    model.load_state_dict(saved["state_dict"])
+    model.eval()
+    return {**json.loads(saved["meta"]), "cached": True}
+
+
+def save_cached(path: Path, model: Transformer, meta: dict) -> dict:
+    """Write ``model``'s state and ``meta`` to ``path`` atomically; returns the meta as reported."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({"state_dict": model.state_dict(), "meta": json.dumps(meta)}, tmp)
     tmp.replace(path)
-    return model, {**meta, "cached": False}
+    model.eval()
+    return {**meta, "cached": False}
 
 
 def all_models(base: Transformer, stream_fn: Callable[[], torch.Tensor], pretrain_len: int,
