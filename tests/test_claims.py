@@ -54,15 +54,18 @@ def test_perplexity_past_finetuning_length():
     assert judge("perplexity keeps falling", s) == HOLDS
 
 
-def test_retrieval_needs_its_positive_control():
-    cells = {"256@0.0": 0.0, "256@1.0": 0.0, "1024@0.0": 0.0, "1024@1.0": 1.0}
-    s = {"long_context": {"retrieval_accuracy": {"lcft_theta_1e6": 0.9}, "retrieval_lengths": [256, 1024],
-                          "pretrain_len": 256, "retrieval_prompts": 3, "retrieval_by_cell": {"base_theta_1e4": cells}}}
+def test_retrieval_needs_its_positive_control_and_is_judged_at_the_finetuning_length():
+    base = {"256@0.0": 0.0, "256@1.0": 0.0, "1024@0.0": 0.0, "1024@1.0": 1.0}
+    lcft = {"256@0.0": 0.2, "256@1.0": 0.2, "1024@0.0": 0.5, "1024@1.0": 0.7, "4096@0.0": 0.0, "4096@1.0": 0.0}
+    s = {"long_context": {"pretrain_len": 256, "finetune_len": 1024, "retrieval_prompts": 3,
+                          "retrieval_by_cell": {"base_theta_1e4": base, "lcft_theta_1e6": lcft}}}
     assert judge("LCFT models retrieve", s) == NOT_TESTABLE
-    cells.update({"256@0.0": 1.0, "256@1.0": 0.9})
-    assert judge("LCFT models retrieve", s) == HOLDS
-    s["long_context"]["retrieval_accuracy"]["lcft_theta_1e6"] = 0.1
+    base.update({"256@0.0": 1.0, "256@1.0": 0.9})
+    assert judge("LCFT models retrieve", s) == HOLDS  # 60 % at 1024, whatever 256 and 4096 give
+    lcft.update({"1024@0.0": 0.2})
     assert judge("LCFT models retrieve", s) == FAILS
+    del s["long_context"]["finetune_len"]
+    assert judge("LCFT models retrieve", s) == NOT_MEASURED
 
 
 def test_fim_infilling_uses_the_natural_order_baseline():

@@ -222,7 +222,8 @@ def test_prompt_counts_lower_only_the_longest_length():
     from minillama.profiles import LongContextSizes
     s = LongContextSizes(retrieval_prompts=32, retrieval_prompts_longest=8)
     assert prompt_counts(s, [256, 1024, 4096]) == {256: 32, 1024: 32, 4096: 8}
-    assert prompt_counts(LongContextSizes(retrieval_prompts_longest=None), [256, 1024]) == {256: 32, 1024: 32}
+    assert prompt_counts(LongContextSizes(retrieval_prompts=32, retrieval_prompts_longest=None), [256, 1024]) \
+        == {256: 32, 1024: 32}
 
 
 def test_key_retrieval_takes_a_count_per_length():
@@ -250,3 +251,26 @@ def test_world_corpus_packages_are_long_held_out_and_split():
     assert world_corpus(2, 3, 4).texts() == c.texts()  # deterministic
     with pytest.raises(ValueError):
         world_corpus(0, 1, 1)
+
+
+def test_world_corpus_leaves_out_competing_keys_unless_asked():
+    import re
+
+    from minillama.codeworld.corpus import world_corpus
+    from minillama.codeworld.documents import modules
+    # the test packages (retrieval filler) hold no zero-argument function but the needle; the train
+    # packages (fine-tuning) keep the pretraining mix, which has them in 12 % of modules
+    zero_arg = re.compile(r"def \w+\(\) -> int:|assert \w+\(\) ==")
+    default, full = world_corpus(8, 8, 6), world_corpus(8, 8, 6, constants_in=("train", "test"))
+    assert not any(zero_arg.search(t) for t in default.texts("test"))
+    assert sum(len(zero_arg.findall(t)) for t in default.texts("train")) >= 4
+    assert sum(len(zero_arg.findall(t)) for t in full.texts("test")) >= 4
+    assert default.texts("train") == full.texts("train") and default.source != full.source
+    assert not any(zero_arg.search(t) for t in world_corpus(8, 8, 6, constants_in=()).texts())
+    with pytest.raises(ValueError, match="splits"):
+        world_corpus(1, 1, 1, constants_in=("val",))
+    # dropping them keeps every world function and every other assert
+    for m in modules(60, seed=31_000):
+        p = m.without_constants()
+        assert [f.name for f in p.functions] == [f.name for f in m.functions]
+        assert len(m.asserts) - len(p.asserts) == sum(1 for a in m.asserts if zero_arg.search(a))

@@ -56,6 +56,13 @@ class Module:
     def functions(self) -> list[Function]:
         return [p.function for p in self.parts if p.function is not None]
 
+    def without_constants(self) -> "Module":
+        """The module with its constant functions and the asserts that call them removed:
+        plain world code, in which a zero-argument function returning a number is never found."""
+        names = {p.constant[0] for p in self.parts if p.constant is not None}
+        return Module([p for p in self.parts if p.constant is None],
+                      [a for a in self.asserts if not any(a.startswith(f"assert {n}()") for n in names)])
+
     @property
     def text(self) -> str:
         text = "\n\n".join(p.text for p in self.parts)

@@ -126,17 +126,27 @@ def retrieval_control(s) -> tuple[float, int] | None:
     return sum(at_1x) / len(at_1x), n * len(at_1x)
 
 
+def retrieval_by_length(s, key: str) -> dict[int, float]:
+    """Accuracy of method ``key`` at each prompt length, the mean over positions."""
+    cells = (_get(s, "long_context", "retrieval_by_cell") or {}).get(key) or {}
+    by_len: dict[int, list[float]] = {}
+    for cell, v in cells.items():
+        by_len.setdefault(int(cell.split("@")[0]), []).append(v)
+    return {T: sum(v) / len(v) for T, v in sorted(by_len.items())}
+
+
 def _retrieval(s):
-    acc = _get(s, "long_context", "retrieval_accuracy") or {}
-    if "lcft_theta_1e6" not in acc:
+    by_len = retrieval_by_length(s, "lcft_theta_1e6")
+    ft_len = _get(s, "long_context", "finetune_len")
+    if not by_len or ft_len not in by_len:
         return "—", NOT_MEASURED
-    lengths = _get(s, "long_context", "retrieval_lengths")
-    ours = f"{_pct(acc['lcft_theta_1e6'])} % (lengths {lengths}; chance 1.1 %)"
+    ours = "LCFT θ = 10⁶: " + ", ".join(f"{_pct(v)} % at {T}" for T, v in by_len.items()) + " tokens (chance 1.1 %)"
     control = retrieval_control(s)
     if control is None or control[0] < 0.8:
         ctrl = "not recorded" if control is None else f"{_pct(control[0])} % of {control[1]} prompts"
         return ours + f"; control (base at 1×): {ctrl}", NOT_TESTABLE
-    return ours, HOLDS if acc["lcft_theta_1e6"] >= 0.5 else FAILS
+    ours += f"; control (base at 1×): {_pct(control[0])} % of {control[1]} prompts"
+    return ours, HOLDS if by_len[ft_len] >= 0.5 else FAILS
 
 
 def _filtering(s):
@@ -224,8 +234,9 @@ LONG_CONTEXT_CLAIMS = [
           "LCFT θ = 10⁶ perplexity with 16× context below that with 4× (the fine-tuning length)",
           _past_finetuning),
     Claim("LCFT models retrieve a key from a long prompt", "App. G.2", "7B at 16k: 54.7 / 100 / 98.4 %",
-          "LCFT θ = 10⁶ accuracy ≥ 50 %, judged only when the base retrieves ≥ 80 % at its own "
-          "training length (the positive control)", _retrieval),
+          "LCFT θ = 10⁶ accuracy ≥ 50 % at its fine-tuning length (the paper's 16k is Code Llama's), mean over "
+          "positions; judged only when the base retrieves ≥ 80 % at its own training length (the positive control)",
+          _retrieval),
 ]
 
 CLAIMS = [

@@ -44,7 +44,8 @@ def run_experiment(profile=None, log: Callable[[str], None] | None = print, retr
     settings = profile.long_context
     torch.manual_seed(0)
     base, tok, corpus, L = study_inputs(profile, model)
-    models, info = all_models(base, lambda: train_stream(corpus, tok), L, settings, profile.name, log)
+    models, info = all_models(base, lambda: train_stream(corpus, tok), L, settings, profile.name, log,
+                              data=corpus.source)
     T_max = settings.max_multiple * L
     windows = eval_windows(long_documents(corpus, tok, "test", T_max + 1), T_max + 1, settings.eval_windows)
     lengths = [L * m for m in (1, 2, 4, 8, 16) if m <= settings.max_multiple]

@@ -93,14 +93,15 @@ def train_stream(corpus, tokenizer, max_tokens: int = 2_000_000) -> torch.Tensor
 
 def get_finetuned(base: Transformer, key: str, stream_fn: Callable[[], torch.Tensor], pretrain_len: int,
                   settings: LongContextSizes, profile_name: str, seed: int = 0,
-                  show_progress: bool = True) -> tuple[Transformer, dict]:
-    """Fine-tune the base at ``factor × pretrain_len`` under method ``key``; cached on disk."""
+                  show_progress: bool = True, data: str = "") -> tuple[Transformer, dict]:
+    """Fine-tune the base at ``factor × pretrain_len`` under method ``key``; cached on disk.
+    ``data`` names what the stream holds (e.g. the corpus's ``source``): another corpus is another run."""
     method = METHODS[key]
     ft_len = settings.factor * pretrain_len
     meta = {"version": LONG_CONTEXT_VERSION, "code": code_fingerprint(finetune, random_windows),
             "method": asdict(method), "base": state_fingerprint(base),
             "seq_len": ft_len, "steps": settings.ft_steps, "batch": settings.ft_batch_size,
-            "lr": settings.ft_lr, "warmup": settings.ft_warmup, "seed": seed}
+            "lr": settings.ft_lr, "warmup": settings.ft_warmup, "seed": seed, "data": data}
     path = artifacts_dir(profile_name) / f"{key}-{cache_tag(meta)}.pt"
     model = method_model(base, method, pretrain_len, settings.factor)
     model.cfg = replace(model.cfg, max_seq_len=max(model.cfg.max_seq_len, ft_len))
@@ -141,8 +142,10 @@ def save_cached(path: Path, model: Transformer, meta: dict) -> dict:
 
 def all_models(base: Transformer, stream_fn: Callable[[], torch.Tensor], pretrain_len: int,
                settings: LongContextSizes, profile_name: str,
-               log: Callable[[str], None] | None = print) -> tuple[dict[str, Transformer], dict[str, dict]]:
-    """Every method's model: the no-fine-tuning variants are the base under a new RoPE rule."""
+               log: Callable[[str], None] | None = print,
+               data: str = "") -> tuple[dict[str, Transformer], dict[str, dict]]:
+    """Every method's model: the no-fine-tuning variants are the base under a new RoPE rule.
+    ``data``: what ``stream_fn`` reads (the corpus's ``source``), part of the fine-tuning cache key."""
     models, info = {}, {}
     stream = None
 
@@ -154,7 +157,8 @@ def all_models(base: Transformer, stream_fn: Callable[[], torch.Tensor], pretrai
 
     for key, method in METHODS.items():
         if method.finetune:
-            models[key], info[key] = get_finetuned(base, key, cached_stream, pretrain_len, settings, profile_name)
+            models[key], info[key] = get_finetuned(base, key, cached_stream, pretrain_len, settings, profile_name,
+                                                   data=data)
             if log:
                 how = "cached" if info[key]["cached"] else f"{info[key]['seconds']:.0f}s"
                 losses = info[key]["losses"]
