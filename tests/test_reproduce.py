@@ -52,16 +52,21 @@ def test_a_partial_rerun_keeps_the_other_notebooks_results_and_times(dirs):
     _notebook(nbs / "01_demo.ipynb", RECORD.format(value=1))
     _notebook(nbs / "02_other.ipynb", "from minillama.course.results import record\nrecord('other', value=7)\n")
     assert reproduce(out, notebooks_dir=nbs) == 0
+    first = json.loads((out / "summary.json").read_text())["run"]
+    assert first["full_run"]["wall_seconds"] == first["wall_seconds"] and "last full run" not in (out / "REPORT.md").read_text()
     _notebook(nbs / "02_other.ipynb", "from minillama.course.results import record\nrecord('other', value=8)\n")
     assert reproduce(out, only=["02"], notebooks_dir=nbs) == 0
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["full_run"] == first["full_run"]  # the full run's own times survive the rerun
+    assert "The last full run" in (out / "REPORT.md").read_text()
     assert summary["demo"] == {"value": 1} and summary["other"] == {"value": 8}
     run = summary["run"]
     assert run["notebooks"] == ["01_demo", "02_other"] and run["rerun"] == ["02_other"]
     assert set(run["wall_seconds"]) == {"01_demo", "02_other"}
     assert run["wall_seconds_total"] == pytest.approx(sum(run["wall_seconds"].values()), abs=0.2)
     assert reproduce(out, only=["01"], notebooks_dir=nbs) == 0  # a second partial rerun adds to the list
-    assert json.loads((out / "summary.json").read_text())["run"]["rerun"] == ["01_demo", "02_other"]
+    again = json.loads((out / "summary.json").read_text())["run"]
+    assert again["rerun"] == ["01_demo", "02_other"] and again["full_run"] == first["full_run"]
 
 
 def test_the_recorded_commit_ignores_the_runs_own_results(tmp_path):

@@ -122,6 +122,11 @@ def write_report(out: Path) -> Path:
                   "Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()) + ".", "",
                   "| notebook | seconds |", "|---|---|"]
         lines += [f"| {name} | {secs} |" for name, secs in run.get("wall_seconds", {}).items()]
+        full = run.get("full_run")
+        if rerun and full and full.get("wall_seconds"):
+            lines += ["", f"The last full run (commit `{full.get('commit')}`) took "
+                          f"{(full.get('wall_seconds_total') or sum(full['wall_seconds'].values())) / 60:.1f} minutes: "
+                          + ", ".join(f"{k} {v:.0f} s" for k, v in full["wall_seconds"].items()) + "."]
         if run.get("failures"):
             lines += ["", "**Failed notebooks:** " + fmt(run["failures"])]
         lines.append("")

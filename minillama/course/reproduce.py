@@ -120,15 +120,22 @@ def reproduce(out: str | Path | None = None, only: list[str] | None = None,
             print(f"    {'ok' if ok else 'FAILED: ' + error} in {secs:.0f} s", flush=True)
             if not ok:
                 failures[path.stem] = error
-        earlier, earlier_rerun = {}, []
+        earlier, earlier_rerun, full_run = {}, [], None
         if only and (staging / "summary.json").exists():  # a partial rerun: keep the other notebooks' times
             before = json.loads((staging / "summary.json").read_text()).get("run", {})
             earlier, earlier_rerun = before.get("wall_seconds", {}), before.get("rerun", [])
+            # the last full run's own times, which the rerun's replace in wall_seconds
+            full_run = before.get("full_run") or (None if earlier_rerun or not earlier else {
+                "wall_seconds": earlier, "wall_seconds_total": before.get("wall_seconds_total"),
+                "commit": before.get("commit")})
         all_seconds = {**earlier, **seconds}
+        commit = git_commit(root or notebooks_dir)
+        if not only:
+            full_run = {"wall_seconds": seconds, "wall_seconds_total": round(sum(seconds.values()), 1), "commit": commit}
         record("run", profile=profile.name, wall_seconds_total=round(sum(all_seconds.values()), 1),
-               wall_seconds=all_seconds, machine=machine_description(),
-               commit=git_commit(root or notebooks_dir), failures=failures,
-               notebooks=sorted(all_seconds), rerun=sorted(set(earlier_rerun) | {p.stem for p in paths}) if only else [])
+               wall_seconds=all_seconds, machine=machine_description(), commit=commit, failures=failures,
+               notebooks=sorted(all_seconds), rerun=sorted(set(earlier_rerun) | {p.stem for p in paths}) if only else [],
+               full_run=full_run)
         write_report(staging)
     except BaseException:
         _keep_incomplete(staging, final)
