@@ -1,6 +1,7 @@
 """The report's claims table judges each claim from the measured numbers."""
 
-from minillama.course.claims import (CLAIMS, CODEWORLD_CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, NOT_RUN, NOT_TESTABLE,
+from minillama.course.claims import (CLAIMS, CODEWORLD_CLAIMS, FAILS, HOLDS, INCONCLUSIVE, INCONCLUSIVE_PAIRED,
+                                     NOT_MEASURED, NOT_RUN, NOT_TESTABLE,
                                      claims_table)
 
 
@@ -82,6 +83,11 @@ def test_healing_is_judged_on_pass_at_1():
     s = {"evaluation": {"token_healing": {"SPM": heal}}}
     assert judge("token healing", s).startswith("not testable")
     heal.update(pass1=0.1, pass1_healed=0.2)
+    assert judge("token healing", s) == HOLDS
+    s["evaluation"]["token_healing"]["tasks"] = 164  # 1 of 164 vs 0: no pairing makes that significant
+    heal.update(pass1=1 / 164, pass1_healed=0.0)
+    assert judge("token healing", s) == INCONCLUSIVE_PAIRED
+    heal.update(pass1=1 / 164, pass1_healed=20 / 164)
     assert judge("token healing", s) == HOLDS
 
 

@@ -212,6 +212,14 @@ def _healing(s):
     ours += f"; pass@1 {_pct(heal['pass1'])} → {_pct(heal['pass1_healed'])} %"
     if heal["pass1"] == 0 and heal["pass1_healed"] == 0:
         return ours, NOT_TESTABLE.replace("the positive control fails", "no infill passes, healed or not")
+    n = _get(s, "evaluation", "token_healing", "tasks")
+    if n:
+        # Only the two pass rates are recorded, not which tasks pass. Even if every task that differs
+        # differed one way, an exact McNemar test on d discordant tasks gives p = 2 * 0.5**d, which
+        # is >= 0.05 for d <= 5: such a difference cannot be a finding, whatever the pairing.
+        a, b = round(heal["pass1"] * n), round(heal["pass1_healed"] * n)
+        if abs(a - b) <= 5:
+            return ours + f" ({a} vs {b} of {n} tasks)", INCONCLUSIVE_PAIRED
     return ours, HOLDS if heal["pass1_healed"] > heal["pass1"] else FAILS
 
 
