@@ -115,12 +115,20 @@ def _past_finetuning(s):
     return ours, HOLDS if (verdict == "lower" if verdict else b < a) else FAILS
 
 
+def _cells_by_length(s, key: str) -> dict[int, list[float]]:
+    """Method ``key``'s accuracy per (length, position) cell, grouped by prompt length."""
+    cells = (_get(s, "long_context", "retrieval_by_cell") or {}).get(key) or {}
+    by_len: dict[int, list[float]] = {}
+    for cell, v in cells.items():
+        by_len.setdefault(int(cell.split("@")[0]), []).append(v)
+    return dict(sorted(by_len.items()))
+
+
 def retrieval_control(s) -> tuple[float, int] | None:
     """The positive control of key retrieval: the unchanged base at its own training length
     (1×), every position. ``(accuracy, prompts)``, or None when not recorded."""
-    cells = (_get(s, "long_context", "retrieval_by_cell") or {}).get("base_theta_1e4")
-    L, n = _get(s, "long_context", "pretrain_len"), _get(s, "long_context", "retrieval_prompts")
-    at_1x = [v for k, v in (cells or {}).items() if k.split("@")[0] == str(L)]
+    at_1x = _cells_by_length(s, "base_theta_1e4").get(_get(s, "long_context", "pretrain_len"))
+    n = _get(s, "long_context", "retrieval_prompts")
     if not at_1x or not n:
         return None
     return sum(at_1x) / len(at_1x), n * len(at_1x)
@@ -128,11 +136,7 @@ def retrieval_control(s) -> tuple[float, int] | None:
 
 def retrieval_by_length(s, key: str) -> dict[int, float]:
     """Accuracy of method ``key`` at each prompt length, the mean over positions."""
-    cells = (_get(s, "long_context", "retrieval_by_cell") or {}).get(key) or {}
-    by_len: dict[int, list[float]] = {}
-    for cell, v in cells.items():
-        by_len.setdefault(int(cell.split("@")[0]), []).append(v)
-    return {T: sum(v) / len(v) for T, v in sorted(by_len.items())}
+    return {T: sum(v) / len(v) for T, v in _cells_by_length(s, key).items()}
 
 
 def _retrieval(s):

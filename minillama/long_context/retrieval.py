@@ -145,6 +145,16 @@ def score_two_digit(model: Transformer, tokenizer, prompt: str) -> torch.Tensor:
     return scores.flatten().cpu()  # index v - 10 for value v
 
 
+def retrieval_trial(model: Transformer, tokenizer, filler: RetrievalFiller, n_tokens: int, position: float,
+                    rng: random.Random) -> tuple[RetrievalPrompt, torch.Tensor]:
+    """One prompt drawn with ``rng`` (its value, then the chunk its filler starts at) and the
+    probabilities ``[90]`` of the answers 10..99, normalised over them (index v - 10 for value v)."""
+    value = rng.randint(10, 99)
+    start = rng.randrange(len(filler.chunks))
+    prompt = retrieval_prompt(filler, n_tokens, position, value, start_chunk=start)
+    return prompt, torch.softmax(score_two_digit(model, tokenizer, prompt.text), 0)
+
+
 def prompt_counts(settings, lengths: Sequence[int]) -> dict[int, int]:
     """Prompts per (length, position) for each length: ``settings.retrieval_prompts``, and
     ``settings.retrieval_prompts_longest`` (when set) at the longest length."""
@@ -167,13 +177,9 @@ def key_retrieval(model: Transformer, tokenizer, filler: RetrievalFiller, length
         for pos in positions:
             hits, ps = 0, 0.0
             for k in range(n_prompts):
-                value = rng.randint(10, 99)
-                start = rng.randrange(len(filler.chunks))
-                p = retrieval_prompt(filler, T, pos, value, start_chunk=start)
-                logp = score_two_digit(model, tokenizer, p.text)
-                probs = torch.softmax(logp, 0)  # normalised over the 90 answers
-                hits += int(probs.argmax()) == value - 10
-                ps += probs[value - 10].item()
+                p, probs = retrieval_trial(model, tokenizer, filler, T, pos, rng)
+                hits += int(probs.argmax()) == p.value - 10
+                ps += probs[p.value - 10].item()
                 bar.update(1)
             acc[(T, pos)] = hits / n_prompts
             prob[(T, pos)] = ps / n_prompts
