@@ -26,18 +26,11 @@ from functools import lru_cache
 from .chains import sample_training_behaviour
 from .functions import Function, make_function
 from .inputs import pseudo_word
+from .names import CONST_ADJ, CONST_DOCS, CONST_NOUN, wild_name
 
 ASSERT_SHARE = 0.5
 RETRIEVAL_SHARE = 0.12
 N_FUNCTIONS = (2, 3, 3, 4, 4, 5)
-
-CONST_ADJ = ("default", "base", "max", "min", "start", "magic", "lucky", "initial", "retry", "page", "batch",
-             "level", "answer", "offset", "target", "top", "bonus", "extra", "first", "final")
-CONST_NOUN = ("limit", "size", "count", "value", "number", "code", "score", "width", "depth", "port", "rate",
-              "seed", "total", "step", "age", "price", "year", "speed")
-CONST_DOCS = ("Return the {w}.", "The {w} used by the other functions.", "How big the {w} is.",
-              "Return the {w} as an int.")
-
 
 @dataclass
 class Part:
@@ -105,15 +98,20 @@ def plan_module(seed: int, index: int) -> list[tuple]:
     return [sample_training_behaviour(rng) for _ in range(rng.choice(N_FUNCTIONS))]
 
 
-def make_module(plan: list[tuple], rng: random.Random, excluded: frozenset[str] = frozenset()) -> Module:
+def make_module(plan: list[tuple], rng: random.Random, excluded: frozenset[str] = frozenset(),
+                world: int = 3) -> Module:
     """Render a planned module. ``excluded`` holds prompts (signature + docstring) that must
-    not appear, e.g. those of the evaluation's `instances` tier."""
+    not appear, e.g. those of the evaluation's `instances` tier. In world v4 the module first
+    draws its own lexicon of a few names, which its functions share."""
     parts: list[Part] = []
     taken: set[str] = set()
+    lexicon: tuple[str, ...] = ()
+    if world == 4:
+        lexicon = tuple(wild_name(rng, rng.choice(("one", "many"))) for _ in range(rng.randint(3, 6)))
     for chain, consts in plan:
         fn = None
         for _attempt in range(5):  # new names and wording, same behaviour
-            fn = make_function(chain, consts, rng, taken=taken)
+            fn = make_function(chain, consts, rng, taken=taken, world=world, lexicon=lexicon)
             if fn is not None and fn.prompt not in excluded:
                 break
             fn = None
@@ -146,16 +144,21 @@ def _instance_prompts() -> frozenset[str]:
     return frozenset(p["prompt"] for p in problems("instances", n=500, seed=0).values())
 
 
-def modules(n: int, seed: int = 0, start: int = 0) -> list[Module]:
-    """Modules ``start .. start+n`` of the stream for ``seed``."""
+def _render_rng(seed: int, i: int, world: int) -> random.Random:
+    return random.Random(f"codeworld-render-{seed}-{i}" if world == 3 else f"codeworld-v{world}-render-{seed}-{i}")
+
+
+def modules(n: int, seed: int = 0, start: int = 0, world: int = 3) -> list[Module]:
+    """Modules ``start .. start+n`` of the stream for ``seed`` (``world``: 3 or 4, see
+    :func:`~minillama.codeworld.functions.make_function`; the same behaviours in both)."""
     excluded = _instance_prompts()
-    return [make_module(plan_module(seed, i), random.Random(f"codeworld-render-{seed}-{i}"), excluded)
+    return [make_module(plan_module(seed, i), _render_rng(seed, i, world), excluded, world)
             for i in range(start, start + n)]
 
 
-def documents(n: int, seed: int = 0) -> list[str]:
+def documents(n: int, seed: int = 0, world: int = 3) -> list[str]:
     """``n`` training documents (module texts; the packer adds BOS and EOS around each)."""
-    return [m.text for m in modules(n, seed)]
+    return [m.text for m in modules(n, seed, world=world)]
 
 
 def copy_document(rng: random.Random) -> str:

@@ -114,13 +114,14 @@ def _behaviours(tier: str, rng: random.Random):
 
 
 @lru_cache(maxsize=16)
-def _problems(tier: str, n: int, seed: int) -> tuple[tuple[str, dict], ...]:
+def tier_functions(tier: str, n: int, seed: int) -> tuple[tuple[dict, Function], ...]:
+    """The problems of a tier with the :class:`Function` each was written from (the
+    robustness tiers rename and reword these)."""
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; choose one of {TIERS}")
     rng = random.Random(f"minieval-{tier}-{seed}")
-    out: dict[str, dict] = {}
+    out: list[tuple[dict, Function]] = []
     prompts: set[str] = set()
-    names_seen: set[str] = set()
     stream = _behaviours(tier, rng)
     for _ in range(50 * n):
         if len(out) == n:
@@ -133,11 +134,14 @@ def _problems(tier: str, n: int, seed: int) -> tuple[tuple[str, dict], ...]:
         if prob is None:
             continue
         prompts.add(fn.prompt)
-        names_seen.add(fn.name)
-        out[prob["task_id"]] = prob
+        out.append((prob, fn))
     if len(out) < n:
         raise RuntimeError(f"only {len(out)} problems for tier {tier!r}")
-    return tuple(out.items())
+    return tuple(out)
+
+
+def _problems(tier: str, n: int, seed: int) -> tuple[tuple[str, dict], ...]:
+    return tuple((p["task_id"], p) for p, _ in tier_functions(tier, n, seed))
 
 
 def problems(tier: str, n: int = 150, seed: int = 0) -> dict[str, dict]:

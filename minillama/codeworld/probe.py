@@ -125,6 +125,109 @@ def list_copy_probe(model, tok, n: int = 200, seed: int = 123) -> dict:
             "ratio": sum(second) / sum(first)}
 
 
+def _token_ends(tok, ids: list[int]) -> list[int]:
+    """Character offset where each token of ``ids`` (no BOS) ends in ``tok.decode(ids)``."""
+    return [len(tok.decode(ids[:k + 1])) for k in range(len(ids))]
+
+
+def _occurrences(text: str, name: str, start: int = 0) -> list[tuple[int, int]]:
+    import re
+    return [(m.start(), m.end()) for m in re.finditer(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])",
+                                                      text[start:])]
+
+
+@torch.no_grad()
+def name_probe(model, tok, problems: list[dict]) -> dict:
+    """Does the model copy an argument's name? For each problem (prompt + canonical body), the mean
+    loss per token on the argument's uses in the body, against the loss on its first appearance in
+    the signature, where nothing predicts it. With names the model has never seen
+    (MiniEval's ``renamed`` tier), a model that copies predicts the later uses from the first
+    (ratio ≪ 1); one that writes the names it knows does not (ratio near 1).
+
+    Returns ``first`` / ``later`` (nats per token), ``ratio``, ``n`` (names), and ``later_first_piece``:
+    the loss on the first token of each later use alone (choosing *which* name comes, where a
+    model that only completes a started word gets no help)."""
+    was_training = model.training
+    model.eval()
+    device = model.tok_embeddings.weight.device
+    first, later, head = [], [], []
+    for p in problems:
+        arg = p["prompt"].split("(", 1)[1].split(":", 1)[0].strip()
+        text = p["prompt"] + p["canonical_solution"]
+        ids = tok.encode(text)
+        ends = _token_ends(tok, ids)
+        x = torch.tensor([[tok.bos_id] + ids], device=device)
+        nll = F.cross_entropy(model(x[:, :-1])[0].float(), x[0, 1:], reduction="none").tolist()  # nll[k]: ids[k]
+
+        def covering(a: int, b: int) -> list[int]:
+            return [k for k, e in enumerate(ends) if e > a and (k == 0 or ends[k - 1] < b)]
+
+        sig = _occurrences(text, arg)[:1]
+        uses = [(a + len(p["prompt"]), b + len(p["prompt"])) for a, b in _occurrences(p["canonical_solution"], arg)]
+        if not sig or not uses:
+            continue
+        toks = covering(*sig[0])
+        first.append(sum(nll[k] for k in toks) / len(toks))
+        use_toks = [covering(a, b) for a, b in uses]
+        later.append(sum(nll[k] for t in use_toks for k in t) / sum(map(len, use_toks)))
+        head.append(sum(nll[t[0]] for t in use_toks) / len(use_toks))
+    model.train(was_training)
+    mean = lambda xs: sum(xs) / max(len(xs), 1)
+    return {"first": mean(first), "later": mean(later), "ratio": mean(later) / max(mean(first), 1e-9),
+            "later_first_piece": mean(head), "n": len(first)}
+
+
+@torch.no_grad()
+def attention_patterns(model, tokens: torch.Tensor) -> list[torch.Tensor]:
+    """Attention probabilities ``[B, n_heads, T, T]`` of every layer for ``tokens``, recomputed from
+    each attention block's input (the forward itself uses a fused kernel that returns none)."""
+    from minillama.rope import apply_rope
+
+    captured: list[tuple] = []
+    hooks = [layer.attention.register_forward_pre_hook(lambda mod, args: captured.append((mod, args[0], args[1],
+                                                                                            args[2])))
+             for layer in model.layers]
+    try:
+        model(tokens)
+    finally:
+        for h in hooks:
+            h.remove()
+    out = []
+    for mod, x, cos, sin in captured:
+        B, T, _ = x.shape
+        q = mod.wq(x).view(B, T, mod.n_heads, mod.head_dim).transpose(1, 2)
+        k = mod.wk(x).view(B, T, mod.n_kv_heads, mod.head_dim).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        k = k.repeat_interleave(mod.n_heads // mod.n_kv_heads, dim=1)
+        scores = (q @ k.transpose(-1, -2)).float() / math.sqrt(mod.head_dim)
+        mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+        out.append(scores.masked_fill(~mask, float("-inf")).softmax(-1))
+    return out
+
+
+@torch.no_grad()
+def induction_scores(model, tok, n: int = 16, length: int = 48, seed: int = 0, pool=None) -> list[list[float]]:
+    """Prefix-matching score of every head (Olsson et al. 2022, "In-context Learning and
+    Induction Heads"): on ``[BOS] R R`` (``R`` random tokens), the mean attention a token of the
+    second copy pays to the token *after* its earlier occurrence. An induction head puts most of
+    its attention there (score near 1); other heads score about 1 / position. ``scores[layer][head]``."""
+    was_training = model.training
+    model.eval()
+    device = model.tok_embeddings.weight.device
+    special = set(tok.special_ids) | {tok.sp.unk_id()}
+    ordinary = torch.tensor([i for i in (range(tok.vocab_size) if pool is None else pool)
+                             if i not in special and not tok.sp.is_byte(i)])
+    g = torch.Generator().manual_seed(seed)
+    r = ordinary[torch.randint(len(ordinary), (n, length), generator=g)]
+    x = torch.cat([torch.full((n, 1), tok.bos_id), r, r], dim=1).to(device)
+    patterns = attention_patterns(model, x)
+    model.train(was_training)
+    # query at position t (second copy, t = L+1 .. 2L) attends to t - L + 1: the token after the
+    # same token's first occurrence (position t - L)
+    q = torch.arange(length + 2, 2 * length + 1, device=device)
+    return [[float(a[:, h, q, q - length + 1].mean()) for h in range(a.shape[1])] for a in patterns]
+
+
 def main(argv=None) -> int:
     """``python -m minillama.codeworld.probe RUN [RUN …]``: both probes for finished recipe runs."""
     import sys

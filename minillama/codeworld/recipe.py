@@ -38,7 +38,8 @@ from minillama.training.trainer import TrainConfig, load_model, train
 
 from .documents import copy_documents, modules
 from .fimdesign import FimDesign, encode_modules
-from .probe import copying_probe, frequent_ids
+from .probe import copying_probe, frequent_ids, induction_scores, list_copy_probe, name_probe
+from .robustness import robustness_problems
 
 TOKENIZER_DOCS = 3000  # world modules the tokenizer sees, next to the stdlib (seed 99: not trained on)
 
@@ -77,6 +78,7 @@ class Recipe:
     seed: int = 0
     data_seed: int = 0
     probe_every: int = 100
+    world: int = 3  # the world's generator version (functions.WORLDS): 3 = MiniEval's dialect, 4 = open names
     notes: str = ""
 
     def model_config(self) -> ModelConfig:
@@ -130,17 +132,18 @@ def world_fingerprint() -> str:
     return h.hexdigest()[:10]
 
 
-def world_modules(n: int, seed: int):
-    """The first ``n`` modules of stream ``seed``, cached on disk (generation costs ~2 ms each)."""
+def world_modules(n: int, seed: int, world: int = 3):
+    """The first ``n`` modules of stream ``seed`` of world version ``world``, cached on disk
+    (generation costs ~2 ms each)."""
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
-    tag = f"modules-{world_fingerprint()}-{seed}"
+    tag = f"modules-{world_fingerprint()}-{seed}" + (f"-v{world}" if world != 3 else "")
     have = sorted(cache.glob(f"{tag}-*.pkl"), key=lambda p: int(p.stem.split("-")[-1]))
     mods = []
     if have:
         mods = pickle.loads(have[-1].read_bytes())
     if len(mods) < n:
-        mods += modules(n - len(mods), seed, start=len(mods))
+        mods += modules(n - len(mods), seed, start=len(mods), world=world)
         path = cache / f"{tag}-{len(mods)}.pkl"
         path.write_bytes(pickle.dumps(mods))
         for old in have:
@@ -172,7 +175,7 @@ def build_data(r: Recipe, tok, verbose: bool = True) -> tuple[PackedData, dict]:
     docs, is_fim, plain = [], [], []
     n = max(200, int(world_tokens / 520))  # ~545 tokens per module; grown below if short
     while world_tokens > 0:
-        mods = world_modules(n, r.data_seed)
+        mods = world_modules(n, r.data_seed, r.world)
         docs, is_fim, plain = encode_modules(mods, tok, r.design(), r.seq_len, seed=r.data_seed)
         have = sum(map(len, docs))
         if have >= world_tokens:
@@ -204,10 +207,10 @@ def build_data(r: Recipe, tok, verbose: bool = True) -> tuple[PackedData, dict]:
     return PackedData(rows.astype(np.int64), {"key": f"codeworld-{r.name}-{len(rows)}"}), stats
 
 
-def val_streams(tok, seq_len: int) -> dict[str, PackedData]:
+def val_streams(tok, seq_len: int, world_version: int = 3) -> dict[str, PackedData]:
     from minillama.data.corpus import get_corpus
     from minillama.profiles import get_profile
-    world = [m.text for m in world_modules(200, seed=777)]
+    world = [m.text for m in world_modules(200, seed=777, world=world_version)]
     std = [p for t in get_corpus(get_profile("cpu")).texts("val") for p in split_pieces(t, 2 * seq_len) if p.strip()]
     out = {}
     for name, texts in (("world", world), ("stdlib", std)):
@@ -233,10 +236,15 @@ def run_training(r: Recipe, data: PackedData, val: dict, tok, out_dir: Path, dev
     probes = []
     t0 = time.perf_counter()
     pool = frequent_ids(data.rows[:2000])
+    renamed = list(robustness_problems("renamed", n=40).values())
 
     def probe(m, step):  # random ids of the whole vocabulary, and frequent ids (copying alone)
         frequent = copying_probe(m, tok, pool=pool)
-        return copying_probe(m, tok) | {"step": step, "frequent": {k: frequent[k] for k in ("first", "second", "ratio")}}
+        names = name_probe(m, tok, renamed)
+        heads = induction_scores(m, tok, pool=pool)
+        return copying_probe(m, tok) | {"step": step, "frequent": {k: frequent[k] for k in ("first", "second", "ratio")},
+                                        "names": names, "lists": list_copy_probe(m, tok, n=100),
+                                        "induction_max": max(max(row) for row in heads), "induction": heads}
 
     def callback(step, rec):
         if step % 25 == 0:
@@ -290,7 +298,7 @@ def main(argv=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(tok.path, out_dir / "tokenizer.model")  # the run carries its tokenizer (the stdlib differs by machine)
     data, stats = build_data(r, tok)
-    val = val_streams(tok, r.seq_len)
+    val = val_streams(tok, r.seq_len, r.world)
     t_data = time.perf_counter() - t0
     model, probes = run_training(r, data, val, tok, out_dir, args.device, args.dtype)
     t_train = time.perf_counter() - t0 - t_data

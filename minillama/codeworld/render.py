@@ -89,10 +89,21 @@ def _wrapped(expr: str, before: str, after: str) -> str:
 
 @dataclass
 class Names:
-    """Names taken in one function: arguments, variables, and what templates use."""
+    """Names taken in one function: arguments, variables, and what templates use.
+
+    ``wild`` (world v4): ``(rate, rng, draw)``; with probability ``rate`` a local variable gets a
+    name from ``draw(rng, taken)`` (an open pool) instead of the stage's usual one, so the body
+    can only be continued by copying the name it introduced."""
     taken: set[str]
+    wild: tuple | None = None
 
     def fresh(self, preferred: str | tuple[str, ...], rng: random.Random | None = None) -> str:
+        if self.wild is not None:
+            rate, wrng, draw = self.wild
+            if wrng.random() < rate:
+                name = draw(wrng, self.taken)
+                self.taken.add(name)
+                return name
         options = (preferred,) if isinstance(preferred, str) else tuple(preferred)
         if rng is not None and len(options) > 1:
             options = tuple(rng.sample(list(options), len(options)))
@@ -315,10 +326,10 @@ class Writer:
 
 
 def render_body(chain: Chain, const_exprs: list[list[str]], arg: str, taken: set[str], style: str,
-                rng: random.Random) -> list[str]:
-    """Body lines (without indentation) computing ``chain`` on ``arg``."""
+                rng: random.Random, wild: tuple | None = None) -> list[str]:
+    """Body lines (without indentation) computing ``chain`` on ``arg`` (``wild``: see :class:`Names`)."""
     stages = [BY_KEY[k] for k in chain]
-    names = Names(set(taken) | {n for s in stages for t in _templates(s) for n in template_names(t)})
+    names = Names(set(taken) | {n for s in stages for t in _templates(s) for n in template_names(t)}, wild)
     steps = [Step(s, cs) for s, cs in zip(stages, const_exprs)]
     return Writer(steps, arg, names, style, rng).body()
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import evaluation
-from .probe import copying_probe, list_copy_probe
+from .probe import copying_probe, list_copy_probe, name_probe
+from .robustness import robustness_problems
 
-LEVELS = {"quick": dict(tiers=("instances", "compositions"), hand=False, single=150, multi=0),
-          "standard": dict(tiers=("instances", "compositions", "primitives"), hand=True, single=200, multi=0),
-          "full": dict(tiers=("instances", "compositions", "primitives"), hand=True, single=300, multi=150)}
+LEVELS = {"quick": dict(tiers=("instances", "compositions"), hand=False, single=150, multi=0, robust=()),
+          "standard": dict(tiers=("instances", "compositions", "primitives"), hand=True, single=200, multi=0,
+                           robust=("renamed", "paraphrased")),
+          "full": dict(tiers=("instances", "compositions", "primitives"), hand=True, single=300, multi=150,
+                       robust=("renamed", "paraphrased", "no-doctest", "combined"))}
 
 
 def evaluate_model(model, tok, level: str = "standard", out_dir: Path | None = None) -> dict:
@@ -28,6 +31,10 @@ def evaluate_model(model, tok, level: str = "standard", out_dir: Path | None = N
         out = out_dir / f"samples-{tier}.jsonl" if out_dir is not None else None
         res[tier] = evaluation.greedy(model, tok, evaluation.tier_problems(tier), out)
         print(f"eval {tier}: {res[tier]['passed']}/{res[tier]['n']}", flush=True)
+    for kind in cfg["robust"]:  # robustness tiers: pass@1 on the same problems perturbed (paired with the sources)
+        out = out_dir / f"samples-{kind}.jsonl" if out_dir is not None else None
+        res[kind] = evaluation.greedy(model, tok, robustness_problems(kind), out)
+        print(f"eval {kind}: {res[kind]['passed']}/{res[kind]['n']}", flush=True)
     for kind, limit in (("single-line", cfg["single"]), ("multi-line", cfg["multi"])):
         if limit:
             for spm in (False, True):
@@ -36,6 +43,7 @@ def evaluate_model(model, tok, level: str = "standard", out_dir: Path | None = N
                 print(f"eval {key}: {res[key]['passed']}/{res[key]['n']} eot {res[key]['eot_stop']:.2f}", flush=True)
     res["probe"] = copying_probe(model, tok)
     res["list_probe"] = list_copy_probe(model, tok)
+    res["name_probe"] = name_probe(model, tok, list(robustness_problems("renamed").values()))
     return res
 
 
@@ -57,11 +65,18 @@ def log_row(result: dict, path: Path) -> None:
                    f" {r['fim_rate']}" if r["fim"] == "paper" else "")
                 + f", {r['steps']}×{r['batch_size']}×{r['seq_len']}, lr {r['lr']}, {r['model']}"
                 + "".join(f" {k}={r[k]}" for k in ("dim", "n_layers", "n_heads") if r.get(k))
+                + (f", world v{r['world']}" if r.get("world", 3) != 3 else "")
                 + (f"; {r['notes']}" if r.get("notes") else ""))
     probe = result["probes"][-1]
     freq = f" (frequent ids: ratio {probe['frequent']['ratio']:.2f})" if "frequent" in probe else ""
     if "list_probe" in res:
         freq += f" (world lists: ratio {res['list_probe']['ratio']:.2f})"
+    if "name_probe" in res:
+        freq += f" (names: ratio {res['name_probe']['ratio']:.2f})"
+    robust = [f"{k} {100 * res[k]['pass@1']:.1f}" for k in ("renamed", "paraphrased", "no-doctest", "combined")
+              if k in res]
+    if robust:
+        settings += "; robustness: " + ", ".join(robust)
     sec = result["seconds"]
     load = result["load"]
     row = (f"| {r['name']} | {settings} | {result['params'] / 1e6:.1f}M | {_fmt(res.get('instances'))} | "
