@@ -79,9 +79,13 @@ class Recipe:
     data_seed: int = 0
     probe_every: int = 100
     world: int = 3  # the world's generator version (functions.WORLDS): 3 = MiniEval's dialect, 4 = open names
+    init: str = ""  # a model folder to continue from (continued pretraining); "" trains from random weights
     notes: str = ""
 
     def model_config(self) -> ModelConfig:
+        if self.init:  # continued pretraining keeps the starting model's shape
+            from minillama.hf import from_pretrained
+            return from_pretrained(self.init).cfg
         over = {k: v for k, v in (("dim", self.dim), ("n_layers", self.n_layers), ("n_heads", self.n_heads)) if v}
         if "n_heads" in over or "dim" in over:
             over.setdefault("n_kv_heads", None)
@@ -221,6 +225,14 @@ def val_streams(tok, seq_len: int, world_version: int = 3) -> dict[str, PackedDa
 
 
 # --- training -----------------------------------------------------------------------------
+def init_state(r: Recipe) -> dict | None:
+    """The starting weights of a continued run (``r.init``, a model folder), or None."""
+    if not r.init:
+        return None
+    from minillama.hf import from_pretrained
+    return from_pretrained(r.init, dtype=torch.float32).state_dict()
+
+
 class _Pause(Exception):
     pass
 
@@ -255,7 +267,8 @@ def run_training(r: Recipe, data: PackedData, val: dict, tok, out_dir: Path, dev
 
     while True:
         try:
-            res = train(cfg, r.model_config(), data, val, tokenizer_hash=str(tok.path.name), callback=callback)
+            res = train(cfg, r.model_config(), data, val, tokenizer_hash=str(tok.path.name), callback=callback,
+                        init_state=init_state(r))
             model = res.model
             break
         except _Pause as p:

@@ -239,10 +239,22 @@ def load_sharded(model, opt: torch.optim.Optimizer, model_state: dict, opt_state
     opt.load_state_dict({**opt_state, "state": state})
 
 
+def _state_digest(state: dict) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode() + state[k].float().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
           val_data: dict[str, PackedData] | None = None, *, tokenizer_hash: str | None = None,
-          resume: bool = True, callback: Callable[[int, dict], None] | None = None) -> TrainResult:
+          resume: bool = True, callback: Callable[[int, dict], None] | None = None,
+          init_state: dict | None = None) -> TrainResult:
     """Train a fresh :class:`Transformer` (or resume ``cfg.out_dir``'s checkpoint) for ``cfg.steps``.
+
+    ``init_state``: a state dict to start from instead of random weights (continued pretraining,
+    as Code Llama starts from Llama 2); a resumed checkpoint takes precedence over it.
 
     ``val_data`` maps names to validation streams (e.g. ``val_l2r``, ``val_fim``); each is
     evaluated every ``eval_interval`` steps and at the end. ``callback(step, record)`` runs
@@ -255,11 +267,15 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
     torch.manual_seed(cfg.seed)
     fsdp = world > 1 and cfg.parallel == "fsdp"
     model = Transformer(model_cfg)  # initialised on the CPU: the same numbers on every device
+    if init_state is not None:
+        model.load_state_dict({k: v.float() for k, v in init_state.items()})
     model = shard_model(model, cfg.device, world) if fsdp else model.to(cfg.device)
     opt = schedule.make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas)  # after sharding: over the shards
     out_dir = Path(cfg.out_dir) if cfg.out_dir else None
     identity = {"train": cfg.identity(), "model": model_cfg.to_dict(), "tokenizer": tokenizer_hash,
                 "data": train_data.fingerprint, "code": training_code_key()}
+    if init_state is not None:  # a checkpoint of a run from other starting weights is not this run's
+        identity["init"] = _state_digest(init_state)
     history: list[dict] = []
     start = 0
     if out_dir is not None and resume:
