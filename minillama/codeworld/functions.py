@@ -25,7 +25,7 @@ WORLDS = (3, 4)
 # tiers are written in), the share drawn from the module's own lexicon (names recur across the
 # functions of a module, as in real code), the share of locals renamed from the open pools, and
 # the share of docstrings with no example
-V4_POOL_SHARE = 0.3
+V4_POOL_SHARE = 0.2
 V4_LEXICON_SHARE = 0.3
 V4_WILD_LOCALS = 0.35
 V4_NO_EXAMPLE = 0.25

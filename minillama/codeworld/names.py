@@ -47,12 +47,40 @@ sound source space speed spot stack stage star start state station step stock st
 street string student style sum table tag task tax team term test text ticket tile time title token
 tool total tower track trade train tree trip turn type unit user value vote wage wall watch wave
 week weight wheel width window word worker year zone
-""".split()
+actor album alarm alley alloy altar amber arch arena army arrow atlas attic aunt award axis badge bagel
+bait bakery ballot band banner barn basket bath beam bean bear beard bell belt bench berry bike bin
+bird blade blanket bloom boat body bolt bomb bond boot border bottle bowl brain bread bridge broom
+brush bubble bulb bull bundle bus butter button cabin cable cage camp canal cap capital captain
+carpet carrot cat cave chalk champion cheese chef cherry chest chicken circle clay cliff cloth
+clown club coach coast coat code coffee collar comb corn corner cotton couch cousin cow crab crane
+crew crown curtain cushion dance dancer deer den desert diamond diary dinner doctor dog doll door
+dragon drawer dream dress drum duck dust eagle ear engine farm fence ferry field fig film finger
+fire fish flute fog fork fox frog garden gate gear ghost giant glass glove goat gold grape grass
+guitar hall hammer harp hat hawk heart hill hook horn horse hotel hut ink island jacket jam jar jelly
+jewel juice king kitchen kite knife knot lake lamb lemon lens lid lion lizard loaf lunch
+mango map market mask mat meadow_ medal melon mill mirror monkey moon moth motor mouse mouth mud mug
+nail needle nest net nose nurse oak ocean olive onion orange oven owl pail paint palace pan panda
+parade park party pasta peach pear pearl pencil piano pie pig pillar pipe pizza planet plum pocket
+poem pond potato prince puzzle queen quiz rain rake raft rice river robot rock roof rope rose ruler
+sack sail salad salt sand scale school scissors sea shadow shark sheep shell shirt shore silver
+sink skirt sky sled snake snow soap sock soup spider spoon spring square squid stamp stairs steam
+stick storm stove straw sugar suit sun swan sweater sword tail tank tea teacher tent thread throne
+tiger toast toe tomato tongue tooth torch towel toy tractor trail tray truck tube tulip_ tuna
+umbrella uncle van vase vest village violin wagon wallet wasp water whale whip wind wing wire wolf
+wood wool yard yogurt zoo
+""".replace("meadow_", "").replace("tulip_", "").split()
 _ADJECTIVES = """
 raw clean old new big small first last next prev input output sorted current total final base max
 min main extra other some my all good bad new top low high short long local global daily hidden
-temp user item new_
+temp user item new_ blue red green dark light quick slow hot cold full empty fresh late early odd even
+fast safe wild plain sharp soft hard rich poor loud quiet busy lazy happy sad tiny huge warm cool
 """.replace("new_", "").split()
+_VERBS = """
+add apply build check clean collect compute count draw fetch fill filter find fix fold format gather
+group join keep load make merge mix move pack parse pick print push read remove render reset rotate
+save scan score search send shift show sort split store strip sum swap take test trim turn update
+walk wrap write zip
+""".split()
 _ABBREVIATIONS = ("lst", "arr", "seq", "vals", "cnt", "idx", "num", "nums", "xs", "ys", "val", "txt", "st",
                   "buf", "acc", "res", "ret", "tmp", "elems", "items", "data", "stuff", "args", "ints", "chars",
                   "strs", "msg", "src", "dst", "ref", "obj", "arg", "elt", "qty", "amt", "pct", "avg")
@@ -171,7 +199,7 @@ def plural(noun: str) -> str:
 
 
 _ALL_WORDS = frozenset(_NOUNS) | frozenset(plural(n) for n in _NOUNS) | frozenset(_ADJECTIVES) | \
-    frozenset(_ABBREVIATIONS)
+    frozenset(_ABBREVIATIONS) | frozenset(_VERBS)
 
 # The role of a name: what it holds. Lists and lists of words take plural nouns.
 ROLE_OF_TYPE = {"list": "many", "words": "many", "str": "one", "int": "one", "bool": "one"}
@@ -183,12 +211,14 @@ def english(rng: random.Random, role: str) -> str:
     if role == "many":
         noun = plural(noun)
     r = rng.random()
-    if r < 0.55:
+    if r < 0.5:
         return noun
-    if r < 0.85:
+    if r < 0.75:
         return f"{rng.choice(_ADJECTIVES)}_{noun}"
-    other = rng.choice(_NOUNS)
-    return f"{other}_{noun}" if other != noun else noun
+    if r < 0.9:
+        other = rng.choice(_NOUNS)
+        return f"{other}_{noun}" if other != noun else noun
+    return f"{rng.choice(_VERBS)}_{noun}" if rng.random() < 0.5 else rng.choice(_ADJECTIVES)
 
 
 def camel(name: str) -> str:
