@@ -63,9 +63,11 @@ def log_row(result: dict, path: Path) -> None:
                 + f", FIM {r['fim']}"
                 + (f" {r['fim_rate']} (lines {r['line_share']})" if r["fim"] == "function" else
                    f" {r['fim_rate']}" if r["fim"] == "paper" else "")
-                + f", {r['steps']}×{r['batch_size']}×{r['seq_len']}, lr {r['lr']}, {r['model']}"
+                + f", {r['steps']}×{r['batch_size']}×{r['seq_len']}, lr {r['lr']}"
+                + (f", {r['model']}" if not r.get("init") else "")
                 + "".join(f" {k}={r[k]}" for k in ("dim", "n_layers", "n_heads") if r.get(k))
                 + (f", world v{r['world']}" if r.get("world", 3) != 3 else "")
+                + (f", continued from {r['init']}" if r.get("init") else "")
                 + (f"; {r['notes']}" if r.get("notes") else ""))
     probe = result["probes"][-1]
     freq = f" (frequent ids: ratio {probe['frequent']['ratio']:.2f})" if "frequent" in probe else ""
