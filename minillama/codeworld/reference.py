@@ -1,20 +1,29 @@
-"""The course's reference coding model: trained by one command, shipped in the repository.
+"""The course's coding models: trained by the project's own commands, shipped in the repository.
 
 The cpu profile trains each course model in about 15 minutes; the code world needs more
-tokens than that to code (``docs/codeworld_attempts.md``). So one longer run of the project's
-own recipe is shipped as fp16 safetensors under ``models/codeworld/`` (an HF Llama folder with
-its tokenizer), next to its training log, its numbers and the sha256 of every file:
+tokens than that to code (``docs/codeworld_attempts.md``). So longer runs of the project's
+own recipe are shipped as fp16 safetensors (HF Llama folders with their tokenizer), next to their
+training logs, their numbers and the sha256 of every file. Three models, one lineage:
 
-    python -m minillama.codeworld.reference train     # the recipe below, then export
-    python -m minillama.codeworld.reference export RUN_NAME   # a finished recipe run -> models/codeworld/
-    python -m minillama.codeworld.reference verify    # the shipped files against SHA256SUMS
+* ``models/codeworld-v3/`` — the first reference: 3.3 M parameters trained from scratch on 16.4 M
+  tokens of world v3 on 2 CPU cores (45 min). It codes in the world's dialect only: renamed to
+  names it never saw, it solves nothing (MiniEval's ``renamed`` tier).
+* ``models/codeworld-long/`` — the same recipe on 8x the tokens (131 M), trained on an H200 in bf16:
+  it copies and retrieves (the long-context study's base, notebook 04). That run went through a driver
+  that builds the world's data in 14 processes (the same token documents as ``build_data``, checked on
+  a smaller run) and calls the recipe's own pieces; ``train --long`` is the one-process equivalent and
+  has not been run end to end.
+* ``models/codeworld/`` — **the reference** (notebooks 05 and 06): the long-trained model continued on
+  world v4 (open names, many frames, examples optional) on 2 CPU cores, as Code Llama continues
+  Llama 2. It reads its prompt: the robustness tiers keep most of its pass@1.
+
+::
+
+    python -m minillama.codeworld.reference train          # the reference's recipe, then export
+    python -m minillama.codeworld.reference train --v3     # the first reference (2 CPU cores, ~45 min)
     python -m minillama.codeworld.reference train --long   # the long-trained model (a CUDA GPU)
-
-``models/codeworld-long/`` holds the long-trained model of the long-context study (notebook 04): the
-same recipe on 8x the tokens (131 M), trained on an H200 in bf16. That run went through a driver that
-builds the world's data in 14 processes (the same token documents as ``build_data``, checked on a
-smaller run) and calls the recipe's own pieces; ``train --long`` is the one-process equivalent and
-has not been run end to end.
+    python -m minillama.codeworld.reference export RUN_NAME [--v3 | --long]   # a finished run -> models/
+    python -m minillama.codeworld.reference verify [--v3 | --long]            # the files against SHA256SUMS
 
 :func:`load_reference` is what notebooks and the CLI call; it checks the hashes first, so a
 damaged or hand-edited file is an error, not a silently different model.
@@ -32,11 +41,19 @@ import torch
 
 from minillama.paths import require_repo_root
 
-# The settings of the shipped run (flags of `python -m minillama.codeworld.recipe`).
-RECIPE_ARGS = ("--name", "reference", "--fim", "function", "--fim-rate", "0.3", "--copy-share", "0.05",
-               "--steps", "4000", "--warmup", "200", "--dim", "192", "--n-layers", "4", "--n-heads", "6",
-               "--probe-every", "500", "--threads", "2",
-               "--notes", "the shipped reference model (python -m minillama.codeworld.reference train)")
+# The settings of the shipped runs (flags of `python -m minillama.codeworld.recipe`).
+# The reference: the long-trained model continued on world v4 (it must be in models/codeworld-long/).
+RECIPE_ARGS = ("--name", "C2-v4-long-4k", "--init", "models/codeworld-long", "--world", "4", "--fim", "function",
+               "--fim-rate", "0.3", "--copy-share", "0.05", "--steps", "4000", "--warmup", "200", "--lr", "1e-3",
+               "--probe-every", "500", "--threads", "2", "--eval", "full",
+               "--tokenizer", "models/codeworld/tokenizer.model",
+               "--notes", "world v4 (final: more English names, pool names 20 %, more frames), continued from the "
+                          "long-trained model for 4,000 steps")
+# The first reference (world v3, from scratch on 2 CPU cores).
+V3_RECIPE_ARGS = ("--name", "reference", "--fim", "function", "--fim-rate", "0.3", "--copy-share", "0.05",
+                  "--steps", "4000", "--warmup", "200", "--dim", "192", "--n-layers", "4", "--n-heads", "6",
+                  "--probe-every", "500", "--threads", "2",
+                  "--notes", "the shipped reference model (python -m minillama.codeworld.reference train)")
 # The long-trained model of the long-context study (notebook 04): the same recipe on 8x the tokens,
 # trained on one GPU (~5 min on an H200 with the data; days on 2 CPU cores). It uses the shipped
 # tokenizer, so that another Python's stdlib does not change it.
@@ -51,6 +68,11 @@ MAX_BYTES = 20 * 2 ** 20
 def reference_dir() -> Path:
     """``models/codeworld/`` of the checkout."""
     return require_repo_root("the shipped reference model") / "models" / "codeworld"
+
+
+def v3_dir() -> Path:
+    """``models/codeworld-v3/`` of the checkout: the first reference (world v3 only, from scratch)."""
+    return require_repo_root("the shipped world-v3 reference model") / "models" / "codeworld-v3"
 
 
 def long_dir() -> Path:
@@ -160,17 +182,22 @@ def main(argv=None) -> int:
         p = sub.add_parser(name, help=text)
         if name == "export":
             p.add_argument("run", help="run name under data/cache/codeworld/runs/, or a path")
-        p.add_argument("--long", action="store_true",
-                       help="the long-trained model (models/codeworld-long/; training needs a CUDA GPU)")
+        which = p.add_mutually_exclusive_group()
+        which.add_argument("--long", action="store_true",
+                           help="the long-trained model (models/codeworld-long/; training needs a CUDA GPU)")
+        which.add_argument("--v3", action="store_true",
+                           help="the first reference, world v3 from scratch (models/codeworld-v3/; ~45 min on 2 cores)")
     args = parser.parse_args(argv)
     from .recipe import cache_dir
-    directory = long_dir() if args.long else reference_dir()
+    directory = long_dir() if args.long else v3_dir() if args.v3 else reference_dir()
     if args.cmd == "verify":
         print(f"{len(verify(directory))} files match SHA256SUMS in {directory}")
         return 0
     if args.cmd == "train":
         from .recipe import main as recipe_main
-        recipe_args = LONG_RECIPE_ARGS if args.long else RECIPE_ARGS
+        recipe_args = LONG_RECIPE_ARGS if args.long else V3_RECIPE_ARGS if args.v3 else RECIPE_ARGS
+        if recipe_args is RECIPE_ARGS:
+            verify(long_dir())  # the reference continues the long-trained model: it must be intact
         if recipe_main(list(recipe_args)) != 0:
             return 1
         run = cache_dir() / "runs" / recipe_args[1]
