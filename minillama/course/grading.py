@@ -1,0 +1,136 @@
+"""Grading the assignments with nbgrader's autograder, and ``make grading-check``.
+
+A submission here is what a student hands in: the released notebook with its answer cells filled
+in (:func:`answered`); :func:`reference_submission` fills in the teacher's reference answers. The
+check autogrades every assignment twice in a temporary course folder, with the reference answers
+(every test cell must give its full points) and with the stubs as released (every one must give
+zero), through nbgrader's own CLI, and prints how long each autograding took.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from minillama.course.assignments import build_course, nbgrader, source_notebooks
+
+REFERENCE, STUBS = "reference", "stubs"
+_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+
+
+def _grade_id(cell: dict) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def reference_answers(source_nb: dict) -> dict[str, str]:
+    """``{grade id: answer}`` of every answer cell of a source notebook: the cell with its solution
+    regions in and the ``### BEGIN/END SOLUTION`` lines out, as a student who wrote it would hand in."""
+    answers = {}
+    for cell in source_nb["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            lines = "".join(cell["source"]).splitlines()
+            answers[_grade_id(cell)] = "\n".join(line for line in lines if not _MARKER.match(line))
+    return answers
+
+
+def answered(release_nb: dict, answers: dict[str, str]) -> dict:
+    """A copy of a released notebook with the answer cells of ``answers`` (by grade id) replaced."""
+    unknown = set(answers) - {_grade_id(c) for c in release_nb["cells"]}
+    if unknown:
+        raise KeyError(f"no answer cell {sorted(unknown)} in this notebook")
+    nb = copy.deepcopy(release_nb)
+    for cell in nb["cells"]:
+        if _grade_id(cell) in answers:
+            cell["source"] = answers[_grade_id(cell)]
+    return nb
+
+
+def reference_submission(source: Path, release: Path) -> dict:
+    return answered(json.loads(release.read_text()), reference_answers(json.loads(source.read_text())))
+
+
+def submit(root: Path, student: str, assignment: str, nb: dict) -> Path:
+    """Put ``nb`` where ``nbgrader collect`` puts a student's submission."""
+    folder = root / "submitted" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{assignment}.ipynb"
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+@dataclass
+class Graded:
+    student: str
+    assignment: str
+    score: float
+    max_score: float
+    cells: dict[str, float]  # grade id of each test cell -> its points
+    flagged: bool
+    seconds: float = float("nan")
+
+
+def gradebook_result(root: Path, assignment: str, student: str) -> Graded:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        submission = gb.find_submission(assignment, student)
+        cells = {g.name: g.score for nb in submission.notebooks for g in nb.grades}
+        return Graded(student, assignment, submission.score, submission.max_score, cells,
+                      any(nb.flagged for nb in submission.notebooks))
+
+
+def autograde(root: Path, assignment: str, student: str) -> Graded:
+    """``nbgrader autograde`` of one submission; its result from the gradebook, with the seconds
+    the command took (nbgrader's start, the notebook's run, the gradebook)."""
+    start = time.perf_counter()
+    nbgrader("autograde", assignment, f"--student={student}", "--force", cwd=root)
+    graded = gradebook_result(root, assignment, student)
+    graded.seconds = time.perf_counter() - start
+    return graded
+
+
+def grading_check(names: list[str] | None = None) -> int:
+    """Autograde each assignment with the reference answers and with the stubs; 0 if the first
+    get full points and the second zero."""
+    notebooks = [p for p in source_notebooks() if not names or any(p.name.startswith(n) for n in names)]
+    if not notebooks:
+        print(f"no notebooks match {names}", file=sys.stderr)
+        return 1
+    failures, rows = [], []
+    with tempfile.TemporaryDirectory(prefix="minillama-grading-") as tmp:
+        root = Path(tmp) / "course"
+        print(f"releasing {len(notebooks)} assignments in {root} ...", flush=True)
+        released = build_course(root, notebooks)
+        for path in notebooks:
+            submit(root, REFERENCE, path.stem, reference_submission(path, released[path.stem]))
+            submit(root, STUBS, path.stem, json.loads(released[path.stem].read_text()))
+        for i, path in enumerate(notebooks, 1):
+            results = []
+            for student in (REFERENCE, STUBS):
+                print(f"[{i}/{len(notebooks)}] autograding {path.stem} ({student}) ...", flush=True)
+                results.append(autograde(root, path.stem, student))
+            ref, stub = results
+            rows.append((path.stem, ref, stub))
+            if ref.score != ref.max_score:
+                failures.append(f"{path.stem}: the reference answers got {ref.score:g}/{ref.max_score:g} {ref.cells}")
+            if stub.score != 0:
+                failures.append(f"{path.stem}: the stubs got {stub.score:g}/{stub.max_score:g} {stub.cells}")
+    print(f"\n{'assignment':<18} {'points':>6} {'reference':>9} {'stubs':>5} {'s (reference)':>13} {'s (stubs)':>9}")
+    for name, ref, stub in rows:
+        print(f"{name:<18} {ref.max_score:>6g} {ref.score:>9g} {stub.score:>5g} {ref.seconds:>13.1f} {stub.seconds:>9.1f}")
+    total_ref = sum(r.seconds for _, r, _ in rows)
+    total_stub = sum(s.seconds for _, _, s in rows)
+    print(f"{'total':<18} {sum(r.max_score for _, r, _ in rows):>6g} {'':>9} {'':>5} {total_ref:>13.1f} "
+          f"{total_stub:>9.1f}")
+    for failure in failures:
+        print(f"FAILED: {failure}", file=sys.stderr)
+    if not failures:
+        print(f"every assignment: full points with the reference answers, none with the stubs "
+              f"(autograding the references took {total_ref / 60:.1f} min)")
+    return 1 if failures else 0
