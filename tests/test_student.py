@@ -47,3 +47,32 @@ def test_the_release_is_the_notebook_with_stubs_locked_tests_and_no_teacher_cell
             n_tests += bool(meta.get("grade"))
             assert after.get("outputs", []) == [], f"{name}: the release has no outputs"
         assert n_tests >= 2, f"{name}: {n_tests} test cells"
+
+
+def _nb(*cells: dict) -> dict:
+    return {"cells": [{"cell_type": "code", "source": s, "metadata": m, "outputs": []} for s, m in cells]}
+
+
+def test_a_notebook_that_nbgrader_would_release_wrongly_is_refused():
+    test = {"nbgrader": {"grade": True, "grade_id": "t", "locked": True, "points": 2, "solution": False}}
+    answer = {"nbgrader": {"grade": False, "grade_id": "a", "locked": False, "solution": True}}
+    good = ("# Test of exercise 1: f against g\nverdict_1 = ex.check_f(f)\nverdict_1.points(out_of=2)", test)
+    assignments.check_source(_nb(("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION", answer),
+                                 good), "ok.ipynb")
+    bad = {
+        "worth": ("# Test\nverdict_1 = ex.check_f(f)\nverdict_1.points(out_of=3)", test),  # metadata says 2
+        "must end with": ("# Test\nverdict_1 = ex.check_f(f)", test),  # no value: nbgrader would give full points
+        "says what it checks": ("verdict_1 = ex.check_f(f)\nverdict_1.points(out_of=2)", test),
+        "outside an answer cell": ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", {}),
+        "must not be an nbgrader cell": ("assert ok", {**answer, "tags": [assignments.TEACHER_ONLY_TAG]}),
+    }
+    for phrase, cell in bad.items():
+        with pytest.raises(assignments.AssignmentError, match=phrase):
+            assignments.check_source(_nb(cell), "bad.ipynb")
+
+
+def test_cells_without_an_id_get_one_that_does_not_change():
+    nb = {"cells": [{"id": "keep", "source": "a"}, {"source": ["b"]}, {"source": "b"}]}
+    ids = [c["id"] for c in assignments.with_cell_ids(json.loads(json.dumps(nb)), "x.ipynb")["cells"]]
+    assert ids[0] == "keep" and len(set(ids)) == 3
+    assert ids == [c["id"] for c in assignments.with_cell_ids(json.loads(json.dumps(nb)), "x.ipynb")["cells"]]

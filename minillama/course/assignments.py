@@ -34,7 +34,6 @@ GRADING_PROFILE = "quick"
 CELL_TIMEOUT_S = 600
 
 
-
 class AssignmentError(Exception):
     """A notebook nbgrader cannot release as it should, or an nbgrader command that failed."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -72,7 +73,8 @@ class Graded:
     max_score: float
     cells: dict[str, float]  # grade id of each test cell -> its points
     flagged: bool
-    seconds: float = float("nan")
+    seconds: float = float("nan")  # wall clock
+    cpu_seconds: float = float("nan")  # nbgrader's and the kernel's, on every core: what a busy machine does not inflate
 
 
 def gradebook_result(root: Path, assignment: str, student: str) -> Graded:
@@ -85,14 +87,33 @@ def gradebook_result(root: Path, assignment: str, student: str) -> Graded:
                       any(nb.flagged for nb in submission.notebooks))
 
 
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # finished children and what they waited for
+    return usage.ru_utime + usage.ru_stime
+
+
 def autograde(root: Path, assignment: str, student: str) -> Graded:
     """``nbgrader autograde`` of one submission; its result from the gradebook, with the seconds
-    the command took (nbgrader's start, the notebook's run, the gradebook)."""
-    start = time.perf_counter()
+    the command took (nbgrader's start, the notebook's run in a kernel, the gradebook)."""
+    start, cpu = time.perf_counter(), _children_cpu_seconds()
     nbgrader("autograde", assignment, f"--student={student}", "--force", cwd=root)
+    seconds, cpu = time.perf_counter() - start, _children_cpu_seconds() - cpu
     graded = gradebook_result(root, assignment, student)
-    graded.seconds = time.perf_counter() - start
+    graded.seconds, graded.cpu_seconds = seconds, cpu
     return graded
+
+
+def print_table(rows: list[tuple[str, Graded, Graded]]) -> float:
+    """Points and times of each assignment; returns the wall-clock seconds of the references."""
+    print(f"\n{'assignment':<18} {'points':>6} {'reference':>9} {'stubs':>5}   seconds (CPU seconds): reference, stubs")
+    for name, ref, stub in rows:
+        print(f"{name:<18} {ref.max_score:>6g} {ref.score:>9g} {stub.score:>5g}   {ref.seconds:7.1f} "
+              f"({ref.cpu_seconds:.1f}), {stub.seconds:7.1f} ({stub.cpu_seconds:.1f})")
+    refs = [ref for _, ref, _ in rows]
+    wall, cpu = sum(r.seconds for r in refs), sum(r.cpu_seconds for r in refs)
+    print(f"{'total':<18} {sum(r.max_score for r in refs):>6g} {'':>9} {'':>5}   {wall:7.1f} ({cpu:.1f}) "
+          "for the references")
+    return wall
 
 
 def grading_check(names: list[str] | None = None) -> int:
@@ -121,16 +142,10 @@ def grading_check(names: list[str] | None = None) -> int:
                 failures.append(f"{path.stem}: the reference answers got {ref.score:g}/{ref.max_score:g} {ref.cells}")
             if stub.score != 0:
                 failures.append(f"{path.stem}: the stubs got {stub.score:g}/{stub.max_score:g} {stub.cells}")
-    print(f"\n{'assignment':<18} {'points':>6} {'reference':>9} {'stubs':>5} {'s (reference)':>13} {'s (stubs)':>9}")
-    for name, ref, stub in rows:
-        print(f"{name:<18} {ref.max_score:>6g} {ref.score:>9g} {stub.score:>5g} {ref.seconds:>13.1f} {stub.seconds:>9.1f}")
-    total_ref = sum(r.seconds for _, r, _ in rows)
-    total_stub = sum(s.seconds for _, _, s in rows)
-    print(f"{'total':<18} {sum(r.max_score for _, r, _ in rows):>6g} {'':>9} {'':>5} {total_ref:>13.1f} "
-          f"{total_stub:>9.1f}")
+    wall = print_table(rows)
     for failure in failures:
         print(f"FAILED: {failure}", file=sys.stderr)
     if not failures:
         print(f"every assignment: full points with the reference answers, none with the stubs "
-              f"(autograding the references took {total_ref / 60:.1f} min)")
+              f"(autograding the references took {wall / 60:.1f} min)")
     return 1 if failures else 0
