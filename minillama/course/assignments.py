@@ -30,8 +30,10 @@ CODE_STUB = "raise NotImplementedError  # your code here"
 #: The profile the autograder runs the notebooks in, unless $MINILLAMA_PROFILE says otherwise: the
 #: checks do not depend on it, and ``quick`` runs a notebook in seconds, not minutes.
 GRADING_PROFILE = "quick"
-#: Seconds one cell may run while autograding before nbgrader stops it (a student's endless loop).
-CELL_TIMEOUT_S = 600
+#: Seconds one cell may run while autograding before nbgrader stops it (a student's endless loop) and
+#: gives up on that submission. Generous: a cell of notebook 03 took over 600 s in the quick profile on two
+#: cores shared with a dozen other jobs.
+CELL_TIMEOUT_S = 1800
 
 
 class AssignmentError(Exception):
