@@ -134,3 +134,20 @@ def test_the_gradebook_totals(classroom):
     assert {s: (float(g["score"]), float(g["max_score"])) for s, g in grades.items()} == \
         {"ada": (6, 6), "bob": (3, 6), "eve": (4, 6)}
     assert all(g["assignment"] == ASSIGNMENT for g in grades.values())
+
+
+def test_the_grading_check_fails_when_a_reference_loses_a_point_or_a_stub_earns_one(monkeypatch, capsys):
+    from minillama.course import grading
+
+    scores = {("01_rope", "reference"): 6, ("01_rope", "stubs"): 0, ("02_fim", "reference"): 5,
+              ("02_fim", "stubs"): 1}
+    monkeypatch.setattr(grading, "build_course", lambda root, notebooks: {p.stem: p for p in notebooks})
+    monkeypatch.setattr(grading, "reference_submission", lambda source, release: {})
+    monkeypatch.setattr(grading, "submit", lambda *args: None)
+    monkeypatch.setattr(grading, "autograde", lambda root, assignment, student: grading.Graded(
+        student, assignment, scores[assignment, student], 6, {}, False, 1.0, 1.0))
+    assert grading.grading_check(["01"]) == 0
+    assert grading.grading_check(["01", "02"]) == 1
+    err = capsys.readouterr().err
+    assert "02_fim: the reference answers got 5/6" in err and "02_fim: the stubs got 1/6" in err
+    assert "FAILED: 01_rope" not in err

@@ -103,17 +103,12 @@ def autograde(root: Path, assignment: str, student: str) -> Graded:
     return graded
 
 
-def print_table(rows: list[tuple[str, Graded, Graded]]) -> float:
-    """Points and times of each assignment; returns the wall-clock seconds of the references."""
-    print(f"\n{'assignment':<18} {'points':>6} {'reference':>9} {'stubs':>5}   seconds (CPU seconds): reference, stubs")
-    for name, ref, stub in rows:
-        print(f"{name:<18} {ref.max_score:>6g} {ref.score:>9g} {stub.score:>5g}   {ref.seconds:7.1f} "
-              f"({ref.cpu_seconds:.1f}), {stub.seconds:7.1f} ({stub.cpu_seconds:.1f})")
-    refs = [ref for _, ref, _ in rows]
-    wall, cpu = sum(r.seconds for r in refs), sum(r.cpu_seconds for r in refs)
-    print(f"{'total':<18} {sum(r.max_score for r in refs):>6g} {'':>9} {'':>5}   {wall:7.1f} ({cpu:.1f}) "
-          "for the references")
-    return wall
+HEADER = f"{'assignment':<18} {'points':>6} {'reference':>9} {'stubs':>5}   seconds (CPU seconds): reference, stubs"
+
+
+def row(name: str, ref: Graded, stub: Graded) -> str:
+    return (f"{name:<18} {ref.max_score:>6g} {ref.score:>9g} {stub.score:>5g}   {ref.seconds:7.1f} "
+            f"({ref.cpu_seconds:.1f}), {stub.seconds:7.1f} ({stub.cpu_seconds:.1f})")
 
 
 def grading_check(names: list[str] | None = None) -> int:
@@ -131,18 +126,19 @@ def grading_check(names: list[str] | None = None) -> int:
         for path in notebooks:
             submit(root, REFERENCE, path.stem, reference_submission(path, released[path.stem]))
             submit(root, STUBS, path.stem, json.loads(released[path.stem].read_text()))
-        for i, path in enumerate(notebooks, 1):
-            results = []
-            for student in (REFERENCE, STUBS):
-                print(f"[{i}/{len(notebooks)}] autograding {path.stem} ({student}) ...", flush=True)
-                results.append(autograde(root, path.stem, student))
-            ref, stub = results
-            rows.append((path.stem, ref, stub))
+        print(HEADER, flush=True)
+        for path in notebooks:
+            print(f"autograding {path.stem}: the reference answers, then the stubs ...", file=sys.stderr, flush=True)
+            ref, stub = (autograde(root, path.stem, student) for student in (REFERENCE, STUBS))
+            rows.append((ref, stub))
+            print(row(path.stem, ref, stub), flush=True)  # as it comes: a long check shows its progress
             if ref.score != ref.max_score:
                 failures.append(f"{path.stem}: the reference answers got {ref.score:g}/{ref.max_score:g} {ref.cells}")
             if stub.score != 0:
                 failures.append(f"{path.stem}: the stubs got {stub.score:g}/{stub.max_score:g} {stub.cells}")
-    wall = print_table(rows)
+    wall, cpu = sum(ref.seconds for ref, _ in rows), sum(ref.cpu_seconds for ref, _ in rows)
+    print(f"{'total':<18} {sum(ref.max_score for ref, _ in rows):>6g} {'':>9} {'':>5}   {wall:7.1f} ({cpu:.1f}) "
+          "for the references")
     for failure in failures:
         print(f"FAILED: {failure}", file=sys.stderr)
     if not failures:
