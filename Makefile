@@ -17,7 +17,7 @@ TORCH_INDEX ?= $(if $(HAS_GPU),,--extra-index-url=https://download.pytorch.org/w
 # an unreachable index (an offline machine with a local wheel mirror) costs seconds, not minutes of retries
 PIP_NET ?= --retries 1 --timeout 10
 
-.PHONY: help setup test test-fast reproduce lab bench student clean
+.PHONY: help setup test test-fast reproduce lab bench student assignments grading-check clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -27,7 +27,9 @@ help:  ## list the targets
 	@echo "  make test        set up .venv, run pytest and nbval over the notebooks (quick profile)"
 	@echo "  make lab         JupyterLab on notebooks/"
 	@echo "  make bench       the speed benchmarks in bench/ (prints ratios against transformers)"
-	@echo "  make student     students' copies of the notebooks (solutions removed) in student/"
+	@echo "  make assignments the nbgrader course folder assignments/ (source -> release, gradebook)"
+	@echo "  make grading-check  autograde all six assignments: reference answers full points, stubs zero"
+	@echo "  make student     students' copies of the notebooks (nbgrader's release) in student/"
 	@echo "  make setup       only create .venv and install the project"
 	@echo "  make clean       remove caches and generated data (keeps .venv and results/)"
 
@@ -52,8 +54,14 @@ reproduce: setup  ## run the notebook series headless and write results/
 lab: setup  ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks
 
-student: setup  ## students' copies of the notebooks (solutions removed) -> student/
+student: setup  ## students' copies of the notebooks (nbgrader's release, solutions removed) -> student/
 	$(PY) -m minillama student
+
+assignments: setup  ## the nbgrader course folder: nbgrader_config.py, source/ and release/ from notebooks/
+	$(PY) -m minillama assignments
+
+grading-check: setup  ## nbgrader autogrades each assignment: reference answers full points, stubs zero (quick)
+	MINILLAMA_PROFILE=quick $(PY) -m minillama grading-check
 
 bench: setup  ## speed benchmarks (ratios against named baselines)
 	$(PY) bench/bench_model.py

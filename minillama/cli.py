@@ -370,9 +370,34 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_student(args) -> int:
-    from minillama.course.student import main
+    from minillama.course.assignments import stale_copies, write_student
 
-    return main(["--check"] if args.check else [])
+    if args.check:
+        stale = stale_copies()
+        print("student/ is current" if not stale else f"stale in student/: {', '.join(stale)}; run `make student`")
+        return 1 if stale else 0
+    for path in write_student():
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_assignments(args) -> int:
+    from minillama.course.assignments import build_course
+    from minillama.paths import require_repo_root
+
+    root = (args.out or require_repo_root("make assignments") / "assignments").resolve()
+    print(f"releasing the notebooks as nbgrader assignments in {root} ...", flush=True)
+    for assignment, path in build_course(root).items():
+        print(f"  {assignment}: {path.relative_to(root)}")
+    print(f"next, in {root}: nbgrader release_assignment ID, then collect, autograde, generate_feedback "
+          "(README: Teaching with nbgrader)")
+    return 0
+
+
+def cmd_grading_check(args) -> int:
+    from minillama.course.grading import grading_check
+
+    return grading_check(args.only)
 
 
 # --- the parser --------------------------------------------------------------------------------
@@ -511,8 +536,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=out_dir_arg, default=None, help="output folder (default results/<profile>)")
     p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 03")
 
-    p = command("student", cmd_student, "write the students' copies of the notebooks (solutions removed)")
+    p = command("student", cmd_student,
+                "write the students' copies of the notebooks (nbgrader's release: solutions removed) to student/")
     p.add_argument("--check", action="store_true", help="only report stale copies (exit 1 if any)")
+
+    p = command("assignments", cmd_assignments,
+                "build the nbgrader course folder from notebooks/: config, source/, release/, gradebook")
+    p.add_argument("--out", type=out_dir_arg, default=None, help="the course folder (default assignments/)")
+
+    p = command("grading-check", cmd_grading_check,
+                "autograde every assignment with nbgrader: the reference answers must get full points, the stubs "
+                "none (timed)")
+    p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 03")
     return parser
 
 
@@ -522,13 +557,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from minillama.course.assignments import AssignmentError
     from minillama.data.corpus import CorpusError
     from minillama.tokenizer import TokenizerError
     from minillama.training.checkpoint import CheckpointError
 
     try:
         return int(args.func(args) or 0)
-    except (CLIError, CorpusError, TokenizerError, CheckpointError) as e:  # bad input: say what, no traceback
+    except (CLIError, CorpusError, TokenizerError, CheckpointError, AssignmentError) as e:  # bad input: say what, no traceback
         parser.exit(2, f"{parser.prog} {args.command}: error: {e}\n")
 
 

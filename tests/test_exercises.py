@@ -1,12 +1,14 @@
-"""The exercises: one convention (:mod:`minillama.exercises.verdict`), and checks that tell a stub, a
-trivial answer, a known mistake and a student's bug from the reference solution.
+"""The exercises: one convention (:mod:`minillama.exercises.verdict`) in nbgrader's format, and checks
+that tell a stub, a trivial answer, a known mistake and a student's bug from the reference solution.
 
 The notebook tests run each notebook's "## Exercises" section as the notebook does (cell by cell, in
-one namespace) and read the printed verdict lines: the teacher's copy must print *right* for every
-exercise, the student's copy (as ``make student`` builds it) *not attempted*. The names a section
-reads from earlier in its notebook are built cheaply by :func:`section_context`; nbval runs the same
-cells in the real notebooks (``make test``), where a solution-tagged ``assert`` fails the notebook
-if a reference solution is not graded right.
+one namespace) and read the printed verdict lines and the points each test cell gives (its last
+value, which nbgrader reads as the cell's credit): the teacher's copy must print *right* and earn
+every point, the student's copy (``student/``, nbgrader's release: ``tests/test_student.py`` keeps it
+current) *not attempted* and none. The names a section reads from earlier in its notebook are built
+cheaply by :func:`section_context`; nbval runs the same cells in the real notebooks (``make test``),
+where a ``teacher-only`` ``assert`` fails the notebook if a reference solution is not graded right.
+``tests/test_nbgrader.py`` grades submissions with nbgrader itself.
 """
 
 from __future__ import annotations
@@ -17,17 +19,17 @@ import json
 import linecache
 import math
 import re
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from types import SimpleNamespace
 
 import pytest
 import torch
 
 from _tok_fixtures import small_corpus, tiny_tokenizer
-from minillama.course import student
+from minillama.course.assignments import CODE_STUB, TEACHER_ONLY_TAG
 from minillama.exercises import (CLOSE, NOT_ATTEMPTED, RIGHT, WRONG, Verdict, evaluation, fim, instruct, long_context,
                                  parse_verdicts, pretraining, rope)
-from minillama.exercises.verdict import call, compare, describe_error, exercise, grade
+from minillama.exercises.verdict import CLOSE_SHARE, call, compare, describe_error, exercise, grade
 from minillama.fim import fim_to_document, infilling_prompt
 from minillama.paths import repo_root
 
@@ -37,6 +39,10 @@ NAMES = [p.stem for p in NOTEBOOKS]
 
 def _tags(cell: dict) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
+
+
+def _nbgrader(cell: dict) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
 
 
 def _source(cell: dict) -> str:
@@ -56,7 +62,7 @@ def teacher(name: str) -> dict:
 
 
 def student_copy(name: str) -> dict:
-    return json.loads(student.student_copies()[f"{name}.ipynb"])
+    return json.loads((repo_root() / "student" / f"{name}.ipynb").read_text())
 
 
 def section_context(name: str) -> dict:
@@ -78,73 +84,96 @@ def section_context(name: str) -> dict:
     }[name]()
 
 
-def run_section(name: str, cells: list[dict]) -> tuple[list[Verdict], str]:
-    """Execute the code cells in one namespace, as the kernel does; the verdicts they print."""
+def run_section(name: str, cells: list[dict]) -> tuple[list[Verdict], str, list[tuple[float, float]]]:
+    """Execute the code cells in one namespace, as the kernel does: the verdicts they print, the
+    printed text, and ``(points given, points)`` of each test cell, whose last line is its value."""
     namespace = section_context(name)
-    out = io.StringIO()
-    with redirect_stdout(out):
+    out, err, points = io.StringIO(), io.StringIO(), []
+    with redirect_stdout(out), redirect_stderr(err):
         for i, cell in enumerate(c for c in cells if c["cell_type"] == "code"):
             filename = f"<{name} exercise cell {i}>"
             source = _source(cell)
             linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # as IPython does
-            exec(compile(source, filename, "exec"), namespace)
-    return parse_verdicts(out.getvalue()), out.getvalue()
+            if _nbgrader(cell).get("grade"):
+                *body, last = source.splitlines()
+                exec(compile("\n".join(body), filename, "exec"), namespace)
+                points.append((eval(compile(last, filename, "eval"), namespace), _nbgrader(cell)["points"]))
+            else:
+                exec(compile(source, filename, "exec"), namespace)
+    assert not err.getvalue(), f"a section wrote to stderr (nbgrader gives a test cell that does no points):\n{err}"
+    return parse_verdicts(out.getvalue()), out.getvalue(), points
 
 
-def stubs(cells: list[dict]) -> list[dict]:
-    return [c for c in cells if "exercise" in _tags(c)]
+def answer_cells(cells: list[dict]) -> list[dict]:
+    return [c for c in cells if _nbgrader(c).get("solution")]
 
 
-def stub_name(cell: dict) -> ast.FunctionDef:
+def answer_fn(cell: dict) -> ast.FunctionDef:
     (fn,) = ast.parse(_source(cell)).body
-    assert isinstance(fn, ast.FunctionDef), "a stub defines one function"
+    assert isinstance(fn, ast.FunctionDef), "an answer cell defines one function"
     return fn
 
 
-def replace_stubs(cells: list[dict], body: str) -> list[dict]:
-    """The student's copy with every stub replaced by ``def <stub name>(*args, **kwargs): <body>``."""
-    return [{**c, "source": [f"def {stub_name(c).name}(*args, **kwargs):\n    {body}\n"]} if "exercise" in _tags(c)
-            else c for c in cells]
+def replace_answers(cells: list[dict], body: str) -> list[dict]:
+    """The student's copy with every answer replaced by ``def <name>(*args, **kwargs): <body>``."""
+    return [{**c, "source": [f"def {answer_fn(c).name}(*args, **kwargs):\n    {body}\n"]}
+            if _nbgrader(c).get("solution") else c for c in cells]
 
 
 def expected_ids(name: str, cells: list[dict]) -> list[str]:
-    return [f"{name[:2]}.{i}" for i in range(1, len(stubs(cells)) + 1)]
+    return [f"{name[:2]}.{i}" for i in range(1, len(answer_cells(cells)) + 1)]
 
 
 # --- every notebook: the convention, the solutions, the stubs ---------------------------------------
 
 @pytest.mark.parametrize("name", NAMES)
-def test_each_exercise_is_stub_solution_check(name):
+def test_each_exercise_is_a_statement_an_answer_and_a_test_in_nbgraders_format(name):
     cells = section(teacher(name))
-    code = [c for c in cells if c["cell_type"] == "code"]
-    assert stubs(cells), f"{name} has no exercise"
-    for stub in stubs(cells):
-        fn = stub_name(stub)
-        assert [ast.unparse(s) for s in fn.body] == ["raise NotImplementedError"], \
-            f"{name}: the stub {fn.name} must only raise NotImplementedError (no answer, no library call)"
-        i = code.index(stub)
-        solution, check = code[i + 1], code[i + 2]
-        assert "solution" in _tags(solution) and f"def {fn.name}(" in _source(solution), f"{name}: {fn.name}"
-        assert not _tags(check) and re.search(rf"= ex\.check_\w+\({fn.name}\b", _source(check)), f"{name}: {fn.name}"
-    final = code[-1]
-    assert "solution" in _tags(final) and ".right for v in" in _source(final), \
+    assert answer_cells(cells), f"{name} has no exercise"
+    assert {"grade": False, "locked": True, "solution": False} == {k: _nbgrader(cells[0]).get(k) for k in
+                                                                   ("grade", "locked", "solution")}, \
+        f"{name}: the section's first cell (the checks' import) is read-only"
+    for n, answer in enumerate(answer_cells(cells), 1):
+        fn, i = answer_fn(answer), cells.index(answer)
+        statement, test = cells[i - 1], cells[i + 1]
+        meta = _nbgrader(test)
+        assert meta.get("grade") and meta.get("locked") and not meta.get("solution"), f"{name}: {fn.name}'s test"
+        points = meta["points"]
+        assert _nbgrader(statement).get("locked") and _source(statement).startswith(
+            f"**Exercise {n}** ({points} points)."), f"{name}: exercise {n}'s statement is read-only, with its points"
+        # the whole body is the solution region: the release leaves the signature and the stub
+        lines = _source(answer).splitlines()
+        assert lines[1] == "    ### BEGIN SOLUTION" and lines[-1] == "    ### END SOLUTION", f"{name}: {fn.name}"
+        source = _source(test)
+        assert source.startswith(f"# Test of exercise {n}, {points} points ({points * CLOSE_SHARE:g} if close): "
+                                 f"{fn.name}("), f"{name}: the test cell of {fn.name} says what it checks"
+        assert re.search(rf"^verdict_{n} = ex\.check_\w+\({fn.name}\b", source, re.M), f"{name}: {fn.name}"
+        assert source.splitlines()[-1] == f"verdict_{n}.points(out_of={points})", f"{name}: {fn.name}"
+    final = [c for c in cells if c["cell_type"] == "code"][-1]
+    assert _tags(final) == [TEACHER_ONLY_TAG] and ".right for v in" in _source(final), \
         f"{name}: the last cell asserts, in the teacher's copy only, that every solution is graded right"
+    assert sum(TEACHER_ONLY_TAG in _tags(c) for c in teacher(name)["cells"]) == 1
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_solutions_are_right(name):
+def test_solutions_are_right_and_earn_every_point(name):
     cells = section(teacher(name))
-    verdicts, out = run_section(name, cells)
+    verdicts, out, points = run_section(name, cells)
     assert [v.exercise for v in verdicts] == expected_ids(name, cells), out
     assert all(v.status == RIGHT for v in verdicts), out
+    assert points and all(given == of for given, of in points), points
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_stubs_of_the_student_copy_are_not_attempted(name):
+def test_the_student_copy_holds_stubs_that_are_not_attempted_and_earn_nothing(name):
     cells = section(student_copy(name))
-    verdicts, out = run_section(name, cells)
+    for cell in answer_cells(cells):
+        assert [ast.unparse(s) for s in answer_fn(cell).body] == [ast.unparse(ast.parse(CODE_STUB))], \
+            f"{name}: the stub of {answer_fn(cell).name} must only raise NotImplementedError"
+    verdicts, out, points = run_section(name, cells)
     assert [v.exercise for v in verdicts] == expected_ids(name, cells), out
     assert all(v.status == NOT_ATTEMPTED for v in verdicts), out
+    assert points and all(given == 0 for given, _ in points), points
 
 
 TRIVIAL = ["return None", "return False", "return True", "return 0", "return 1", "return 0.0", "return ''",
@@ -155,33 +184,37 @@ TRIVIAL = ["return None", "return False", "return True", "return 0", "return 1",
 def test_trivial_answers_are_never_right(name):
     cells = section(student_copy(name))
     for body in TRIVIAL:
-        verdicts, out = run_section(name, replace_stubs(cells, body))
-        assert len(verdicts) == len(stubs(cells)), out
+        verdicts, out, points = run_section(name, replace_answers(cells, body))
+        assert len(verdicts) == len(answer_cells(cells)), out
         assert all(v.status in (WRONG, CLOSE) for v in verdicts), f"{body!r} passed:\n{out}"
+        assert all(given < of for given, of in points), f"{body!r} earned every point of a test: {points}"
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_students_exception_is_wrong_with_its_line(name):
     cells = section(student_copy(name))
-    buggy = [{**c, "source": [f"def {stub_name(c).name}(*args, **kwargs):\n    scale = 1\n    return scale / 0\n"]}
-             if "exercise" in _tags(c) else c for c in cells]
-    verdicts, out = run_section(name, buggy)  # no exception escapes: the notebook would go on
-    assert len(verdicts) == len(stubs(cells)), out
+    buggy = [{**c, "source": [f"def {answer_fn(c).name}(*args, **kwargs):\n    scale = 1\n    return scale / 0\n"]}
+             if _nbgrader(c).get("solution") else c for c in cells]
+    verdicts, out, points = run_section(name, buggy)  # no exception escapes: the notebook would go on
+    assert len(verdicts) == len(answer_cells(cells)), out
     for v in verdicts:
         assert v.status == WRONG
         assert v.why == "ZeroDivisionError: division by zero (line 3 of your code: return scale / 0)"
+    assert all(given == 0 for given, _ in points)
 
 
 def _solution_lines(nb: dict) -> set[str]:
-    """The code lines of every solution cell that would give something away: not blank, not a
+    """The code lines of every solution region that would give something away: not blank, not a
     comment, not a signature (the stub shows it), not a bare keyword like ``return None``."""
     lines = set()
     for cell in nb["cells"]:
-        if "solution" not in _tags(cell):
-            continue
+        inside = False
         for line in _source(cell).splitlines():
+            if "### BEGIN SOLUTION" in line or "### END SOLUTION" in line:
+                inside = "BEGIN" in line
+                continue
             code = line.split("  #")[0].strip()
-            if code and not code.startswith(("#", "def ")) and len(code) > 12:
+            if inside and code and not code.startswith(("#", "def ")) and len(code) > 12:
                 lines.add(code)
     return lines
 
@@ -189,12 +222,11 @@ def _solution_lines(nb: dict) -> set[str]:
 @pytest.mark.parametrize("name", NAMES)
 def test_student_copies_hold_no_solution_text(name):
     lines = _solution_lines(teacher(name))
-    assert lines, f"{name} has no solution cell"
-    committed = json.loads((repo_root() / "student" / f"{name}.ipynb").read_text())
-    for copy in (student_copy(name), committed):  # as built now, and as committed in student/
-        text = "\n".join(_source(c) for c in copy["cells"])
-        leaked = sorted(line for line in lines if line in text)
-        assert not leaked, f"{name}: solution lines in the student's copy: {leaked}"
+    assert lines, f"{name} has no solution region"
+    text = "\n".join(_source(c) for c in student_copy(name)["cells"])
+    leaked = sorted(line for line in lines if line in text)
+    assert not leaked, f"{name}: solution lines in the student's copy: {leaked}"
+    assert TEACHER_ONLY_TAG not in json.dumps(student_copy(name)), f"{name}: a teacher-only cell was released"
 
 
 # --- the verdict helper --------------------------------------------------------------------------------
@@ -211,6 +243,33 @@ def test_verdict_lines_parse_back(capsys):
     assert parse_verdicts(capsys.readouterr().out) == verdicts
     assert str(verdicts[0]) == "✅ exercise 99.1: right — doubles 3 numbers"
     assert verdicts[2].why == "got 1, expected 2"
+
+
+def test_points_are_the_exercises_points_if_right_a_share_if_close_and_none_otherwise():
+    assert Verdict("99.1", RIGHT).points(out_of=3) == 3.0
+    assert Verdict("99.1", CLOSE).points(out_of=3) == 3 * CLOSE_SHARE
+    assert Verdict("99.1", WRONG, "no").points(out_of=3) == 0.0
+    assert Verdict("99.1", NOT_ATTEMPTED).points(out_of=3) == 0.0
+    for bad in (0, -1, True, "2", None):
+        with pytest.raises(ValueError, match="out_of"):
+            Verdict("99.1", RIGHT).points(out_of=bad)
+
+
+def test_what_the_students_code_warns_or_writes_to_stderr_is_printed_to_stdout(capsys):
+    import sys
+    import warnings
+
+    def noisy(x):
+        warnings.warn("this API is deprecated", FutureWarning)
+        print("debugging", x, file=sys.stderr)
+        return 2 * x
+
+    verdict = _check_double(noisy)
+    out, err = capsys.readouterr()
+    # a graded cell with stderr output gets no points from nbgrader: nothing may reach it
+    assert verdict.status == RIGHT and err == ""
+    assert "   warning: FutureWarning: this API is deprecated" in out.splitlines()
+    assert "   stderr: debugging 1" in out.splitlines()
 
 
 def test_a_stub_is_not_attempted_and_an_error_is_wrong_with_the_students_line():

@@ -1,8 +1,10 @@
 """The one convention every exercise of the course follows.
 
-An exercise is three cells: a stub for the student (tag ``exercise``) whose body is
-``raise NotImplementedError``, the teacher's reference answer (tag ``solution``; the students'
-copies drop it) and a check cell that calls one ``check_*`` function of this package.
+An exercise is an answer cell and a test cell, in nbgrader's format (:mod:`minillama.course.assignments`
+builds the students' copies with nbgrader). The answer cell holds the teacher's reference between
+``### BEGIN SOLUTION`` and ``### END SOLUTION``; the students' copy replaces it with
+``raise NotImplementedError``. The test cell calls one ``check_*`` function of this package and ends
+with :meth:`Verdict.points`, the cell's value, which nbgrader's autograder reads as partial credit.
 
 A check is a function decorated with :func:`exercise`. It
 
@@ -18,16 +20,23 @@ A check is a function decorated with :func:`exercise`. It
 The statuses: **right** (every case within tolerance), **close** (no case wrong, but one is only
 nearly right or is a known near miss; the why names the likely mistake), **wrong** (the why names
 the first failing case), **not attempted** (the stub still raises ``NotImplementedError``).
+Graded, right earns an exercise's points, close :data:`CLOSE_SHARE` of them, the others none.
+
+A graded cell that writes to stderr gets no points from nbgrader, whatever its value: a check
+therefore prints what the student's code warns or writes to stderr on stdout, after its verdict.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import os
 import random
 import re
 import sysconfig
 import traceback
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -43,6 +52,9 @@ VERDICT_LINE = re.compile(r"^(?:✅|🟡|❌|⬜) exercise (?P<exercise>\d{2}\.\
 
 Outcome = tuple[str, str]  # (status, why): what a check's body and its per-case judges return
 
+#: The share of an exercise's points that a close answer earns.
+CLOSE_SHARE = 0.5
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -53,6 +65,14 @@ class Verdict:
     @property
     def right(self) -> bool:
         return self.status == RIGHT
+
+    def points(self, out_of: float) -> float:
+        """This verdict's grade in an exercise worth ``out_of`` points: all of them if right,
+        :data:`CLOSE_SHARE` of them if close, none otherwise. An autograded test cell ends with it,
+        so that nbgrader records the value as the cell's (partial) credit."""
+        if isinstance(out_of, bool) or not isinstance(out_of, (int, float)) or not out_of > 0:
+            raise ValueError(f"out_of must be a positive number of points, got {out_of!r}")
+        return float(out_of) * {RIGHT: 1.0, CLOSE: CLOSE_SHARE}.get(self.status, 0.0)
 
     def __str__(self) -> str:
         line = f"{MARKS[self.status]} exercise {self.exercise}: {self.status}"
@@ -109,22 +129,35 @@ def exercise(exercise_id: str):
     def decorate(body: Callable[..., Outcome]) -> Callable[..., Verdict]:
         @functools.wraps(body)
         def check(*args, **kwargs) -> Verdict:
-            try:
-                status, why = body(*args, **kwargs)
-            except _NotAttempted:
-                status, why = NOT_ATTEMPTED, "replace `raise NotImplementedError` with your code and run the cell again"
-            except _StudentError as exc:
-                status, why = WRONG, str(exc)
-            except Exception as exc:  # the answer has the wrong type or shape
-                status, why = WRONG, f"your answer could not be checked: {type(exc).__name__}: {exc}"
+            stderr = io.StringIO()
+            with warnings.catch_warnings(record=True) as warned, contextlib.redirect_stderr(stderr):
+                warnings.simplefilter("default")  # each warning once per place, as a notebook shows it
+                try:
+                    status, why = body(*args, **kwargs)
+                except _NotAttempted:
+                    status, why = NOT_ATTEMPTED, ("replace `raise NotImplementedError` with your code and run the "
+                                                  "cell again")
+                except _StudentError as exc:
+                    status, why = WRONG, str(exc)
+                except Exception as exc:  # the answer has the wrong type or shape
+                    status, why = WRONG, f"your answer could not be checked: {type(exc).__name__}: {exc}"
             if status not in STATUSES:
                 raise ValueError(f"check {body.__name__} returned status {status!r}")  # a bug in the check
             verdict = Verdict(exercise_id, status, why)
             print(verdict)
+            for note in _notes(warned, stderr.getvalue()):
+                print(f"   {note}")
             return verdict
         check.exercise = exercise_id
         return check
     return decorate
+
+
+def _notes(warned: list[warnings.WarningMessage], stderr: str) -> list[str]:
+    """What the checked code warned or wrote to stderr, one line each, repeats dropped."""
+    lines = [f"warning: {w.category.__name__}: {w.message}" for w in warned]
+    lines += [f"stderr: {line}" for line in stderr.splitlines() if line.strip()]
+    return list(dict.fromkeys(lines))
 
 
 def cases_rng(exercise_id: str) -> random.Random:
