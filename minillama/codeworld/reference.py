@@ -158,9 +158,14 @@ def coding_model(choice: str | None = None, profile=None):
         model, tok = load_reference()
         from .recipe import Recipe
         trained = json.loads((reference_dir() / "result.json").read_text())
-        tokens = Recipe(**trained["recipe"]).tokens  # what the optimizer saw
-        about = {"model": "reference", "command": trained["command"], "training_tokens": tokens,
-                 "train_minutes": trained["seconds"]["train"] / 60}
+        recipe = Recipe(**trained["recipe"])
+        about = {"model": "reference", "command": trained["command"], "training_tokens": recipe.tokens,
+                 "train_minutes": trained["seconds"]["train"] / 60, "continued_from": None}
+        if recipe.init:  # continued pretraining: the model it started from saw its own tokens first
+            start = json.loads((require_repo_root("the shipped models") / recipe.init / "result.json").read_text())
+            about["continued_from"] = {"folder": recipe.init, "command": start["command"],
+                                       "training_tokens": Recipe(**start["recipe"]).tokens}
+            about["training_tokens"] += about["continued_from"]["training_tokens"]
     elif choice == "own":
         from minillama.tokenizer import get_tokenizer
         from minillama.training.pretrain import get_pretrained

@@ -68,6 +68,24 @@ def bootstrap_interval(per_task: Sequence[float], confidence: float = 0.95, n_bo
     return (float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
 
 
+def paired_ratio_interval(before: Sequence[float], after: Sequence[float], confidence: float = 0.95,
+                          n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``mean(after) / mean(before)`` resampling *pairs*: item ``i``
+    scored ``before[i]`` on its original and ``after[i]`` on its perturbed form (e.g. the share of a
+    model's pass rate it keeps when the names change). A resample whose ``before`` mean is 0 counts as
+    ratio 0; with no passing item before at all the interval is ``(nan, nan)``."""
+    b, a = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    if len(b) != len(a):
+        raise ValueError(f"before and after must pair item by item: {len(b)} vs {len(a)} items")
+    if len(b) == 0 or b.sum() == 0:
+        return (float("nan"), float("nan"))
+    idx = np.random.default_rng(seed).integers(0, len(b), size=(n_boot, len(b)))
+    num, den = a[idx].mean(axis=1), b[idx].mean(axis=1)
+    ratios = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    alpha = (1 - confidence) / 2
+    return (float(np.quantile(ratios, alpha)), float(np.quantile(ratios, 1 - alpha)))
+
+
 # --- paired comparisons ------------------------------------------------------------------
 
 def sign_test(wins: int, losses: int) -> float:
