@@ -60,3 +60,12 @@ def test_minieval_is_a_benchmark_of_the_cli():
     for p in probs.values():
         assert {"task_id", "prompt", "canonical_solution", "test", "entry_point"} <= set(p)
     assert len(load_benchmark("minieval-handwritten")) == 30
+
+
+def test_the_robustness_tiers_are_benchmarks_of_the_cli():
+    from minillama.codeworld.robustness import robustness_problems
+    from minillama.evaluation.benchmarks import load_benchmark
+    probs = load_benchmark("minieval-renamed", limit=5)
+    assert len(probs) == 5 and {p["source_tier"] for p in probs.values()} == {"instances", "compositions"}
+    assert all(p == robustness_problems("renamed", 3)[t] for t, p in probs.items())
+    assert len(load_benchmark("minieval-combined")) == 300

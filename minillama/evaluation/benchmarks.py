@@ -96,11 +96,21 @@ def _minieval(tier: str) -> Benchmark:
                      if tier != "handwritten" else "30 hand-written problems no generator of the project wrote")
 
 
+def _minieval_robust(kind: str) -> Benchmark:
+    def load(limit, seed):
+        from minillama.codeworld.robustness import robustness_problems  # imported late, as above
+        per_tier = -(-limit // 2) if limit else 150  # sources: half instances, half compositions
+        return dict(list(robustness_problems(kind, per_tier, seed).items())[:limit])
+    return Benchmark(load, description=f"MiniEval's robustness tier {kind!r}: instances + compositions perturbed "
+                     "(300 problems; each names its unperturbed source)")
+
+
 # Another benchmark is one entry (its name then appears in the CLI's choices).
 BENCHMARKS: dict[str, Benchmark] = {
     "humaneval": Benchmark(lambda limit, seed: dict(list(load_humaneval().items())[:limit]),
                            description="HumanEval, 164 problems (limit: the first N)"),
     **{f"minieval-{tier}": _minieval(tier) for tier in ("instances", "compositions", "primitives", "handwritten")},
+    **{f"minieval-{kind}": _minieval_robust(kind) for kind in ("renamed", "paraphrased", "no-doctest", "combined")},
 }
 
 
