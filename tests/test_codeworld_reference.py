@@ -130,3 +130,9 @@ def test_the_shipped_reference_reads_new_names_where_the_v3_model_does_not():
     assert ref_probe["ratio"] < 0.3 < 0.6 < v3_probe["ratio"], (ref_probe, v3_probe)
     ref_passed, v3_passed = cw.greedy(ref, tok, probs)["passed"], cw.greedy(v3, v3_tok, probs)["passed"]
     assert ref_passed >= 10 and v3_passed <= 2, (ref_passed, v3_passed)
+
+
+def test_the_shipped_reference_was_built_by_the_command_the_code_runs():
+    import shlex
+    shipped = json.loads((reference.reference_dir() / "result.json").read_text())
+    assert shlex.split(shipped["command"])[3:] == list(reference.RECIPE_ARGS)
