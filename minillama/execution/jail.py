@@ -5,11 +5,14 @@ fork server imports this with ``python -I -S``).
 The jail is a directory tree built once per fork server: a small tmpfs holding read-only bind
 mounts of ``/usr``, ``/etc``, the ``/lib*`` and ``/bin``-style directories and the Python
 standard library, with every ``site-packages`` / ``dist-packages`` under them covered by an
-empty tmpfs, and a ``/dev`` of five device nodes. Nothing else of the machine is in it: not the
-user's home, not the course's data, not the benchmarks' test files. The server then makes a
+empty tmpfs, and a ``/dev`` of five device nodes, plus the allowed packages (numpy by default,
+see ``host.PACKAGES_ENV``) under ``/sandbox-packages``. Nothing else of the machine is in it: not
+the user's home, not the course's data, not the benchmarks' test files. The server then makes a
 mount namespace whose root *is* the jail (pivot_root), and each job gets a copy of that
-namespace with one size-capped tmpfs (seen as both ``/tmp`` and ``/dev/shm``) and a ``/proc``
-of its own pid namespace.
+namespace with one size-capped tmpfs (seen as both ``/tmp`` and ``/dev/shm``), a ``/proc``
+of its own pid namespace and its own IPC and network namespaces. Testers see the same jail (with
+the machine's ``/tmp`` and ``/dev/shm`` as it has them) so that they can read the standard
+library wherever it is installed.
 """
 
 from __future__ import annotations
