@@ -1163,14 +1163,17 @@ def test_humaneval_33_returning_an_iterator_passes(humaneval):
     assert not check_correctness(problem, "    return iter(l)\n", 5.0)["passed"]
 
 
-def test_views_ranges_and_numpy_values_cross():
-    program = ("import numpy as np\n"
+def test_views_ranges_exact_numbers_and_numpy_values_cross():
+    program = ("import numpy as np, collections, fractions, decimal\n"
                "def views():\n    d = {1: 'a', 2: 'b'}\n    return d.keys(), d.values(), d.items(), range(1, 9, 3)\n"
+               "def exact():\n    return collections.deque([1, 2]), fractions.Fraction(1, 3), decimal.Decimal('0.1')\n"
                "def stats(xs):\n    a = np.array(xs)\n    return a.sum(), a * 2, a.mean()\n")
     tests = ("k, v, i, r = views()\n"
              "assert k == {1, 2} and list(v) == ['a', 'b'] and dict(i) == {1: 'a', 2: 'b'} and r == range(1, 9, 3)\n"
              "s, doubled, mean = stats([1, 2, 3])\n"
-             "assert s == 6 and type(s) is int and doubled == [2, 4, 6] and np.isclose(mean, 2.0)\n")
+             "assert s == 6 and type(s) is int and doubled == [2, 4, 6] and np.isclose(mean, 2.0)\n"
+             "q, third, tenth = exact()\n"
+             "assert list(q) == [1, 2] and q.pop() == 2 and third * 3 == 1 and str(tenth) == '0.1'\n")
     out = run_program(program, tests, trusted="", timeout=20.0)
     assert out["passed"], out
 

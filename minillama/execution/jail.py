@@ -10,9 +10,9 @@ see ``host.PACKAGES_ENV``) under ``/sandbox-packages``. Nothing else of the mach
 the user's home, not the course's data, not the benchmarks' test files. The server then makes a
 mount namespace whose root *is* the jail (pivot_root), and each job gets a copy of that
 namespace with one size-capped tmpfs (seen as both ``/tmp`` and ``/dev/shm``), a ``/proc``
-of its own pid namespace and its own IPC and network namespaces. Testers see the same jail (with
-the machine's ``/tmp`` and ``/dev/shm`` as it has them) so that they can read the standard
-library wherever it is installed.
+of its own pid namespace and its own IPC and network namespaces. Testers enter the jail's namespace
+too (without a tmpfs of their own): the standard library may be installed where their uid could
+not read it otherwise (``/root/.pyenv``), and they import the allowed packages from it.
 """
 
 from __future__ import annotations

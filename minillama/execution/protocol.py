@@ -2,7 +2,8 @@
 
 A value crosses as JSON text built only from None, bools, ints, floats (NaN and infinities
 included), strings and arrays; tuples, dicts, sets, frozensets, bytes, bytearrays, complex
-numbers, ranges and dict views (``keys()``, ``values()``, ``items()``) are one-key objects
+numbers, ranges, dict views (``keys()``, ``values()``, ``items()``), deques, fractions and
+decimals are one-key objects
 (``{"t": [...]}``, ``{"d": [[k, v], ...]}``, ...). Decoding builds plain built-in values and
 nothing else, so the receiver never calls code chosen by the sender: an object whose ``__eq__``
 always says True cannot cross; its class is lost on the way. NumPy scalars and arrays cross as
@@ -62,6 +63,13 @@ def encode(x, depth: int = 0):
             return encode(base(x), depth)
     if t.__module__ == "numpy" and hasattr(x, "tolist"):  # numpy scalars and arrays
         return encode(x.tolist(), depth)
+    qualified = (t.__module__, t.__name__)
+    if qualified == ("collections", "deque"):
+        return {"q": [encode(v, d) for v in x]}
+    if qualified == ("fractions", "Fraction"):
+        return {"Q": [x.numerator, x.denominator]}
+    if qualified in (("decimal", "Decimal"), ("_decimal", "Decimal")):
+        return {"D": str(x)}
     raise NotData(f"an object of type {t.__name__}")
 
 
@@ -91,6 +99,15 @@ def _decode_tagged(obj: dict):
                 return dict(enumerate(v)).values()
             if tag == "i" and all(type(kv) is list and len(kv) == 2 for kv in v):
                 return dict(v).items()
+            if tag == "q":
+                import collections
+                return collections.deque(v)
+            if tag == "Q" and len(v) == 2 and all(type(p) is int for p in v) and v[1] > 0:
+                import fractions
+                return fractions.Fraction(v[0], v[1])
+        elif type(v) is str and tag == "D" and len(v) < 10_000:
+            import decimal
+            return decimal.Decimal(v)
         elif type(v) is str and tag in ("b", "B"):
             return (bytes if tag == "b" else bytearray).fromhex(v)
     raise ValueError("malformed value")

@@ -231,9 +231,9 @@ def _send_value(reply_fd: int, value, what: str, iterators: list) -> None:
             return
         reason = str(e) if isinstance(e, NotData) else f"a value too deep or too odd to encode ({type(e).__name__})"
         send(reply_fd, ["bad", f"{what} returned {reason}, which cannot leave the candidate process "
-                               "(only None, bool, int, float, complex, str, bytes, ranges, dict views, "
-                               f"iterators, and lists, tuples, dicts, sets of them nested at most {MAX_DEPTH} "
-                               "deep can)"])
+                               "(only None, bool, int, float, complex, str, bytes, ranges, dict views, deques, "
+                               "fractions, decimals, NumPy values, iterators, and lists, tuples, dicts, sets "
+                               f"of them nested at most {MAX_DEPTH} deep can)"])
         return
     write_all(reply_fd, body)
 
@@ -491,16 +491,19 @@ ALLOWED_PACKAGES: tuple[str, ...] = ()
 
 def _trusted_module(name: str, module: str):
     """Our own import of the module that the program bound to ``name`` (``import numpy as
-    np``): the tests' own name if it is a standard-library module, else the module the
-    program names if it is one of the allowed packages or already imported here; else None.
-    Never a module chosen by the program that we would not import anyway."""
+    np``): the standard-library module of the tests' own name if there is one; else the
+    module the program names if it is in an allowed package, or a standard-library module
+    this process has imported already; else None. (The program chooses ``module``: importing
+    any standard-library module it names could run one with side effects, ``antigravity``.)"""
     top = module.split(".")[0]
     try:
         if name in sys.stdlib_module_names:
             return __import__(name)
-        if top in ALLOWED_PACKAGES or module in sys.modules:
+        if top in ALLOWED_PACKAGES:
             __import__(module)
             return sys.modules[module]
+        if top in sys.stdlib_module_names:
+            return sys.modules.get(module)
     except Exception:
         pass
     return None
