@@ -6,6 +6,7 @@ mode, or plain Python) to show that the trick itself works. Each hostile case ru
 sandbox timeout and a wall-time bound, so a broken sandbox fails a test instead of hanging.
 What each test defends is listed in minillama/execution/THREAT_MODEL.md."""
 
+import fcntl
 import json
 import os
 import resource
@@ -1270,7 +1271,7 @@ def test_a_stuck_fork_server_cannot_hold_a_job_past_its_backstop(monkeypatch):
 # (sysinfo, /proc/meminfo, /proc/sys/fs) and, between concurrent jobs, ports of a shared
 # network namespace.
 
-PAGE_CACHE_PROBES = textwrap.dedent("""\
+CHANNEL_PROBES = textwrap.dedent("""\
     import ctypes, errno, mmap, os, socket
     libc = ctypes.CDLL(None, use_errno=True)
     def probes(path):
@@ -1296,6 +1297,15 @@ PAGE_CACHE_PROBES = textwrap.dedent("""\
         call('sysinfo', lambda: libc.sysinfo(ctypes.create_string_buffer(256)))
         s = socket.socket()
         call('SO_COOKIE', lambda: s.getsockopt(socket.SOL_SOCKET, 57, 8))
+        import fcntl, struct
+        call('flock', lambda: fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB))
+        lock = struct.pack('hhxxxxqqixxxx', fcntl.F_RDLCK, 0, 0, 1, 0)
+        call('fcntl F_SETLK', lambda: fcntl.fcntl(fd, fcntl.F_SETLK, lock))
+        call('fcntl F_GETLK', lambda: fcntl.fcntl(fd, fcntl.F_GETLK, lock))
+        call('fcntl F_OFD_GETLK', lambda: fcntl.fcntl(fd, 36, lock))
+        call('fcntl F_NOTIFY', lambda: fcntl.fcntl(os.open('/usr', os.O_RDONLY), 1026, 0x1))
+        call('inotify_init1', lambda: libc.inotify_init1(0))
+        call('madvise MERGEABLE', lambda: m.madvise(12))
         for f in ('/proc/meminfo', '/proc/sys/fs/dentry-state', '/proc/loadavg', '/proc/stat'):
             out[f] = 'absent' if not os.path.exists(f) else 'readable'
         out['plain read'] = len(os.pread(fd, 4096, 0)) > 0
@@ -1303,7 +1313,7 @@ PAGE_CACHE_PROBES = textwrap.dedent("""\
     """)
 
 
-def test_page_cache_and_machine_counters_are_out_of_reach(caps, tmp_path):
+def test_page_cache_locks_and_machine_counters_are_out_of_reach(caps, tmp_path):
     if "seccomp filter" not in caps:
         pytest.skip("no seccomp filter here (not x86-64)")
     target = sysconfig.get_paths()["stdlib"] + "/pydoc_data/topics.py"  # in every job's jail
@@ -1313,7 +1323,7 @@ def test_page_cache_and_machine_counters_are_out_of_reach(caps, tmp_path):
     tests = (f"r = probes({target!r})\n"
              "assert r.pop('plain read') is True, r\n"  # the file itself stays readable
              f"assert all(v == 'EPERM' or (k.startswith('/proc') and v in {proc_ok!r}) for k, v in r.items()), r\n")
-    out = job(PAGE_CACHE_PROBES, tests, timeout=10)
+    out = job(CHANNEL_PROBES, tests, timeout=10)
     assert out["passed"], out
     # control: on the host the same calls carry a bit through the page cache of a file
     probe = tmp_path / "probe.bin"
@@ -1329,6 +1339,13 @@ def test_page_cache_and_machine_counters_are_out_of_reach(caps, tmp_path):
             pass
         os.pread(fd, 4096, 0)  # sender: bit 1
         assert os.preadv(fd, [bytearray(4096)], 0, os.RWF_NOWAIT) == 4096  # receiver reads it
+        other = os.open(probe, os.O_RDONLY)  # and a lock on a read-only file is seen by others
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
     finally:
         os.close(fd)
 

@@ -19,7 +19,11 @@ its namespaces or widen the kernel's attack surface:
   which can ask the same) and pushing them out of it or pulling them in without reading
   (``fadvise64``, ``readahead``, ``madvise`` with ``MADV_COLD``/``MADV_PAGEOUT``/
   ``MADV_WILLNEED``/``MADV_POPULATE_*``); the machine's memory and process counts
-  (``sysinfo``); the machine-wide socket cookie counter (``getsockopt(SO_COOKIE)``).
+  (``sysinfo``); the machine-wide socket cookie counter (``getsockopt(SO_COOKIE)``);
+  between jobs at the same time, file locks and watches on the files they all can read
+  (``flock``, ``fcntl`` lock and ``F_NOTIFY`` commands, ``inotify``) and KSM page merging
+  (``madvise(MADV_MERGEABLE)``), whose copy-on-write timing tells whether another process
+  holds the same page.
 
 Everything else is allowed. 32-bit (x32, int 0x80) system calls are refused outright.
 """
@@ -42,8 +46,11 @@ AF_INET, AF_INET6 = 2, 10
 NR_SOCKET, NR_CLONE, NR_CLONE3 = 41, 56, 435
 NR_MADVISE, NR_GETSOCKOPT, NR_PREADV2, NR_PWRITEV2 = 28, 55, 327, 328
 RWF_NOWAIT = 0x8
-# MADV_WILLNEED, MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE
-MADV_DENIED = (3, 20, 21, 22, 23)
+# MADV_WILLNEED, MADV_MERGEABLE, MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE
+MADV_DENIED = (3, 12, 20, 21, 22, 23)
+NR_FCNTL = 72
+# F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_NOTIFY
+FCNTL_DENIED = (5, 6, 7, 36, 37, 38, 1026)
 SOL_SOCKET, SO_COOKIE = 1, 57
 NS_FLAGS = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
             | CLONE_NEWCGROUP | CLONE_NEWTIME)
@@ -61,6 +68,8 @@ DENIED = {  # x86-64 numbers
     # the page cache and machine-wide counters: channels from one job to a later one
     "mincore": 27, "sysinfo": 99, "readahead": 187, "io_setup": 206, "io_submit": 209,
     "fadvise64": 221, "io_pgetevents": 333, "cachestat": 451,
+    # locks and watches on files every job can read: channels between jobs at the same time
+    "flock": 73, "inotify_init": 253, "inotify_add_watch": 254, "inotify_init1": 294,
 }
 
 
@@ -89,7 +98,8 @@ def _program() -> list[tuple[int, int | str, int | str, int]]:
             (JEQ_K, "enosys", 0, NR_CLONE3),
             (JEQ_K, "rwf", 0, NR_PREADV2), (JEQ_K, "rwf", 0, NR_PWRITEV2),
             (JEQ_K, "madvise", 0, NR_MADVISE),
-            (JEQ_K, "getsockopt", 0, NR_GETSOCKOPT)]
+            (JEQ_K, "getsockopt", 0, NR_GETSOCKOPT),
+            (JEQ_K, "fcntl", 0, NR_FCNTL)]
     prog += [(JEQ_K, "eperm", 0, nr) for nr in sorted(DENIED.values())]
     prog += [(RET_K, 0, 0, RET_ALLOW),
              ("socket", 0, 0, 0), (LD_W_ABS, 0, 0, _arg(0)),  # the family
@@ -102,6 +112,9 @@ def _program() -> list[tuple[int, int | str, int | str, int]]:
              ("getsockopt", 0, 0, 0), (LD_W_ABS, 0, 0, _arg(1)),  # level
              (JEQ_K, 0, "allow", SOL_SOCKET), (LD_W_ABS, 0, 0, _arg(2)),  # option
              (JEQ_K, "eperm", "allow", SO_COOKIE),
+             ("fcntl", 0, 0, 0), (LD_W_ABS, 0, 0, _arg(1))]  # the command
+    prog += [(JEQ_K, "eperm", 0, cmd) for cmd in FCNTL_DENIED]
+    prog += [(RET_K, 0, 0, RET_ALLOW),
              ("clone", 0, 0, 0), (LD_W_ABS, 0, 0, _arg(0)),  # the flags
              (JSET_K, "eperm", 0, NS_FLAGS),
              ("allow", 0, 0, 0), (RET_K, 0, 0, RET_ALLOW),
