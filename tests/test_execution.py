@@ -1210,6 +1210,16 @@ def test_a_program_that_breaks_the_candidates_own_code_is_told_so(patch):
     assert "replace a built-in function or a standard module's function" in out["result"], out
 
 
+@pytest.mark.parametrize("where", ["at top level", "inside the function"])
+def test_a_program_that_closes_the_candidates_pipes_is_told_so(where):
+    closes = "import os\nos.closerange(3, 256)\n"
+    completion = ("    return x + 1\n" + closes if where == "at top level"
+                  else "    " + closes.replace("\n", "\n    ") + "return x + 1\n")
+    out = run(completion, timeout=3.0)
+    assert out["result"].startswith("failed: candidate process died"), out
+    assert "closed or broke the candidate process's pipe to the tests" in out["result"], out
+
+
 def test_values_too_deep_to_cross_are_reported_as_such():
     out = run("    v = []\n    for _ in range(5000):\n        v = [v]\n    return v\n")
     assert out["result"].startswith("failed: inc() returned a value nested more than 500 levels deep"), out

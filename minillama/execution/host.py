@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 
 from .cleanup import remove_tree
+from .roles import CANNOT_ANSWER
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # the fork server (and so every sandboxed process) sees this environment and nothing else
@@ -439,6 +440,9 @@ def _how_it_ended(status: dict | None) -> str:
         hint = {"SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)",
                 "SIGKILL": " (killed: CPU or memory limit)", "SIGSEGV": " (crash)"}.get(name, "")
         return f"killed by {name}{hint}"
+    if code == CANNOT_ANSWER:
+        return (f"exit code {code}: the program closed or broke the candidate process's pipe to the "
+                "tests, so it could not answer")
     return f"exit code {code}"
 
 

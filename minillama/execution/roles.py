@@ -32,6 +32,9 @@ import sys
 from . import jail, seccomp
 from .protocol import MAX_DEPTH, MESSAGE_LIMIT, NotData, dumps, encode, read_all, recv, send, write_all
 
+# the candidate's exit code when the program left it no way to answer (it closed or broke
+# the candidate's pipe to the tester); host._how_it_ended says so
+CANNOT_ANSWER = 4
 OOM_FIRST = "1000"  # oom_score_adj: the kernel kills a job's process before anything else
 REPLY_LIMIT = 256 * 2**20  # bytes of one value from the candidate (HumanEval's are a few hundred)
 
@@ -182,8 +185,7 @@ def candidate(job: dict, ctx: dict, program_fd: int, call_fd: int, reply_fd: int
     try:
         _serve(scope, call_fd, reply_fd, job["memory_mb"] * 2**20)
     except BaseException as e:  # our own code failed: the program broke something it uses
-        _explain_breakage(reply_fd, e)
-        os._exit(1)
+        os._exit(1 if _explain_breakage(reply_fd, e) else CANNOT_ANSWER)
     os._exit(0)
 
 
@@ -259,11 +261,12 @@ def _send_or_explain(reply_fd: int, msg: list) -> None:
     try:
         send(reply_fd, msg)
     except BaseException as e:
-        _explain_breakage(reply_fd, e)
+        if not _explain_breakage(reply_fd, e):
+            os._exit(CANNOT_ANSWER)
 
 
 def _explain_breakage(reply_fd: int, e: BaseException, _write=os.write, _quote=json.encoder.encode_basestring_ascii,
-                      _type=type, _str=str, _len=len) -> None:
+                      _type=type, _str=str, _len=len) -> bool:
     """The candidate's own code (encoding a reply, reading a call) failed: the program
     changed something it relies on (a built-in such as ``type`` or ``isinstance``, the
     ``json`` or ``os`` module). Say so, with functions bound before any program ran."""
@@ -276,8 +279,9 @@ def _explain_breakage(reply_fd: int, e: BaseException, _write=os.write, _quote=j
     body = ('["x",' + _quote(text) + "]").encode()
     try:
         _write(reply_fd, _len(body).to_bytes(4, "big") + body)
-    except BaseException:
-        pass
+        return True
+    except BaseException:  # its pipe is closed too: the exit code says it (CANNOT_ANSWER)
+        return False
 
 
 def _kinds(scope: dict, names: list) -> dict:
