@@ -209,11 +209,11 @@ def _serve(scope: dict, call_fd: int, reply_fd: int, limit: int) -> None:
                 if name not in scope:
                     raise NameError(f"name {name!r} is not defined")
                 value = scope[name](*args, **kwargs)
-        except StopIteration:
-            if msg[0] == "i":  # the iterator ended (a call that raises it is just an exception below)
+        except StopIteration as e:
+            if msg[0] == "i":  # the iterator ended (from a call it is just an exception: below)
                 send(reply_fd, ["stop"])
-                continue
-            _send_raise(reply_fd, StopIteration())
+            else:
+                _send_raise(reply_fd, e)
             continue
         except BaseException as e:
             _send_raise(reply_fd, e)
