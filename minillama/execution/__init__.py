@@ -18,8 +18,8 @@ The processes of one caller::
            └─ fork server     pid 1 of a private pid + network namespace; never holds job content
                 ├─ tester     one per uid slot, kept: uid U+1, gets trusted setup + tests + token
                 └─ candidate  one per job, forked before its job: uid U, pid 1 of its own pid,
-                              mount and IPC namespaces, read-only jail, private tmpfs, seccomp,
-                              the slot's memory cgroup; gets only the program
+                              mount, IPC and network namespaces, read-only jail, private tmpfs,
+                              seccomp, the slot's memory cgroup; gets only the program
 
 Modules: :mod:`.host` (caller side, verdicts), :mod:`.startup` and :mod:`.server` (the fork
 server), :mod:`.pool` (its slots and jobs), :mod:`.roles` (candidate, tester, worker),

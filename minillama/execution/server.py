@@ -52,7 +52,8 @@ DEFAULT_TMPFS_MB = 64
 
 class Server:
     def __init__(self, sock: socket.socket, namespaced: bool, jail_root: str | None, jail_ns: int | None,
-                 proc_ok: bool, notes: list[str], jobs_dir: str, jobs_dir_handle: str):
+                 proc_ok: bool, notes: list[str], jobs_dir: str, jobs_dir_handle: str,
+                 packages_path: tuple[str, str] | None = None):
         self.sock, self.namespaced, self.notes, self.jobs_dir = sock, namespaced, notes, jobs_dir
         self.jobs_dir_handle = jobs_dir_handle  # the same directory, reachable under the jail too
         self.proc_ok = proc_ok  # /proc shows the pids we fork (needed by the polling fallback)
@@ -65,7 +66,8 @@ class Server:
         if self.seccomp:
             seccomp.prepare()
         self.notes.append("seccomp filter" if self.seccomp else "no seccomp filter (not x86-64)")
-        self.ctx = {"namespaced": namespaced, "jail": jail_root, "jail_ns": jail_ns, "tmpfs_mb": DEFAULT_TMPFS_MB}
+        self.ctx = {"namespaced": namespaced, "jail": jail_root, "jail_ns": jail_ns, "tmpfs_mb": DEFAULT_TMPFS_MB,
+                    "packages_path": packages_path}
         self.ready: list[Slot] = []
         self.busy: set[Slot] = set()  # slots with a job
         self.dropping: set[Slot] = set()  # slots whose processes we killed: released once reaped
@@ -183,7 +185,7 @@ class Server:
                 else:
                     pid = os.fork()
                     if pid == 0:
-                        run_child(lambda: roles.tester_loop(info, child_fd))
+                        run_child(lambda: roles.tester_loop(info, child_fd, self.ctx))
             except OSError as e:
                 ours.close()
                 self.setup_error = f"fork failed: {e}"

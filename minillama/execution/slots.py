@@ -4,11 +4,12 @@ process or any other evaluation running at the same time) ever share one.
 Slot ``k`` owns uids ``UID_BASE + 2k`` (candidate or worker) and ``UID_BASE + 2k + 1``
 (tester), and the name of the job's memory cgroup. A reservation is an open-file-description
 lock (``F_OFD_SETLK``) on byte ``k`` of one root-owned lock file: atomic, system-wide, and
-released by the kernel when the last descriptor of that open file closes. The caller passes
-its descriptor to the fork server with the job, and the server closes its copy only after
-every process of the job has been reaped, so a slot is free again exactly when nothing of the
-job is left, even if the caller dies first. Only root uses slots (without root there is
-only one uid to run as).
+released by the kernel when the last descriptor of that open file closes. The fork server
+reserves its slots itself (:meth:`.server.Server._new_slot`) and holds each descriptor, never
+shared with the processes of the slot, until every one of them has been reaped (the slot is
+kept for the next job in between); so a slot is free again exactly when nothing of its jobs is
+left, and a server killed outright releases its slots with its descriptors. Only root uses
+slots (without root there is only one uid to run as).
 """
 
 from __future__ import annotations

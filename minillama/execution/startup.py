@@ -8,8 +8,9 @@ import gc
 import os
 import signal
 import socket
+import sys
 
-from . import jail
+from . import jail, roles
 from .server import Server
 
 # imported once here, inherited by every job (HumanEval's prompts and tests use these)
@@ -46,11 +47,14 @@ def _start_namespaces(sock: socket.socket, notes: list[str], wanted: bool) -> bo
     return True
 
 
-def main(sock_fd: int, stdlib_dirs: list[str], namespaces: bool, jobs_dir: str) -> None:
+def main(sock_fd: int, stdlib_dirs: list[str], namespaces: bool, jobs_dir: str,
+         packages: dict[str, list[str]] | None = None) -> None:
     """Entry point of the fork server process (see :mod:`.host` for how it is started).
     ``stdlib_dirs``: ``sys.path`` of ``python -I -S`` before the package was put on it;
     ``namespaces=False``: behave as on a machine without them; ``jobs_dir``: the caller's
-    directory for the jobs' files where there is no jail."""
+    directory for the jobs' files where there is no jail; ``packages``: the allowed packages'
+    directories (``host.allowed_package_dirs``)."""
+    packages = packages or {}
     sock = socket.socket(fileno=sock_fd)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     # the jail will cover /tmp in our mount namespace: keep a way to the jobs' directory
@@ -67,7 +71,8 @@ def main(sock_fd: int, stdlib_dirs: list[str], namespaces: bool, jobs_dir: str) 
             proc_ok = False
             notes.append(f"host /proc ({e.strerror}): no polling fallback for the job memory cap")
         try:
-            masked = jail.build_jail("/tmp", [p for p in stdlib_dirs if os.path.isdir(p)])
+            package_dirs = [d for dirs in packages.values() for d in dirs]
+            masked = jail.build_jail("/tmp", [p for p in stdlib_dirs if os.path.isdir(p)], package_dirs)
             jail_root = "/tmp"
             jail_ns = jail.jail_namespace(jail_root)
             notes.append("read-only jail (/usr, /etc, /lib*, the standard library; "
@@ -75,6 +80,17 @@ def main(sock_fd: int, stdlib_dirs: list[str], namespaces: bool, jobs_dir: str) 
                          ("" if jail_ns is not None else "; chroot, no pivot_root") + ")")
         except OSError as e:
             notes.append(f"no jail ({e.strerror}): jobs work in a directory of the real /tmp")
+    # where the allowed packages are imported from: inside the jail (seen from here under the
+    # jail's root, from a job at its top), else where they are installed
+    if jail_root is not None:
+        paths = (jail_root + jail.PACKAGES_DIR, jail.PACKAGES_DIR)
+    else:
+        parents = sorted({os.path.dirname(dirs[0]) for dirs in packages.values()})
+        paths = (os.pathsep.join(parents), os.pathsep.join(parents))
+    if packages:
+        sys.path.extend(paths[0].split(os.pathsep))
+        roles.ALLOWED_PACKAGES = tuple(packages)
+        notes.append("importable besides the standard library: " + ", ".join(packages))
     jail.prctl(jail.PR_SET_CHILD_SUBREAPER, 1)  # without a pid namespace, orphans come to us
     jail.prctl(jail.PR_SET_DUMPABLE, 0)
     for name in PRELOAD:
@@ -83,4 +99,5 @@ def main(sock_fd: int, stdlib_dirs: list[str], namespaces: bool, jobs_dir: str) 
         except ImportError:
             pass
     gc.freeze()  # children's collections skip these objects: fewer copy-on-write page faults
-    Server(sock, namespaced, jail_root, jail_ns, proc_ok, notes, jobs_dir, jobs_dir_handle).run()
+    Server(sock, namespaced, jail_root, jail_ns, proc_ok, notes, jobs_dir, jobs_dir_handle,
+           packages_path=paths if packages else None).run()
