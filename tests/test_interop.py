@@ -296,3 +296,33 @@ def test_a_damaged_hf_folder_is_an_error_that_names_the_file(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(weights[: len(weights) // 2])
     with pytest.raises(ValueError, match=r"model\.safetensors cannot be read as safetensors.*truncated"):
         hf.from_pretrained(tmp_path)
+
+
+def test_convert_keeps_the_dtype_and_a_readable_mode(tmp_path):
+    """The shipped fp16 model converts to fp16 weights with a config that says so (transformers'
+    dtype="auto" then loads fp16), in a file others can read (0644 under umask 022, as `open` makes)."""
+    import os
+    import stat
+
+    from safetensors import safe_open
+
+    shipped = Path(__file__).resolve().parent.parent / "models" / "codeworld"
+    old = os.umask(0o022)
+    try:
+        assert main(["convert", str(shipped), str(tmp_path / "out")]) == 0
+        assert main(["convert", "--dtype", "float32", str(shipped), str(tmp_path / "fp32")]) == 0
+    finally:
+        os.umask(old)
+    weights = tmp_path / "out" / "model.safetensors"
+    assert stat.S_IMODE(weights.stat().st_mode) == 0o644
+    with safe_open(str(weights), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["torch_dtype"] == "float16"
+    theirs = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "out", dtype="auto")
+    assert theirs.dtype == torch.float16
+    assert json.loads((tmp_path / "fp32" / "config.json").read_text())["torch_dtype"] == "float32"
+    a = hf.from_pretrained(tmp_path / "out", dtype=None)
+    b = hf.from_pretrained(shipped, dtype=None)
+    assert next(a.parameters()).dtype == torch.float16
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), k  # the same bits as shipped
