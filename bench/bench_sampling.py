@@ -43,6 +43,7 @@ from bench_model import machine  # noqa: E402
 
 from minillama import hf  # noqa: E402
 from minillama.evaluation.benchmarks import HUMANEVAL_STOP, load_humaneval  # noqa: E402
+from minillama.fast_decode import FastDecoder  # noqa: E402
 from minillama.generate import generate  # noqa: E402
 from minillama.model import ModelConfig, Transformer  # noqa: E402
 from minillama.sampling import StopStrings, sample  # noqa: E402
@@ -247,8 +248,10 @@ def bench_decode(model, args) -> None:
     print(f"decode: {weight_bytes / 1e6:.1f} MB of weights read per token (the KV cache adds "
           f"{kv_bytes / 1e6:.1f} MB on average here) -> bound {1e3 * bound:.2f} ms/token = {1 / bound:.0f} tok/s "
           f"at copy bandwidth")
+    fast = FastDecoder(model)
     fns = {"sampling": lambda k: sample(model, [prompt], 1, k)[0],
-           "generate": lambda k: generate(model, [prompt], k)[0]}
+           "generate": lambda k: generate(model, [prompt], k)[0],
+           "fast": lambda k: fast.greedy(prompt, k)}
     for fn in fns.values():
         fn(8)  # warm-up
     times, outs = {k: [] for k in fns}, {}
@@ -259,22 +262,27 @@ def bench_decode(model, args) -> None:
             outs[name] = fn(n)
             times[name].append(CLOCK() - t)
         floor.append(best_time(gemv_pass(model)))
-    assert outs["sampling"] == outs["generate"], "greedy outputs of the two paths differ"
+    assert outs["sampling"] == outs["generate"] == outs["fast"], "greedy outputs of the paths differ"
     gemv = min(floor)
     n_linear = sum(isinstance(m, torch.nn.Linear) for m in model.modules())
     print(f"decode: the {n_linear} matrix-vector products of a token alone: {1e3 * gemv:.2f} ms = "
           f"{100 * bound / gemv:.0f}% of the bound (MKL's one-thread GEMV reads the weights at "
           f"{weight_bytes / gemv / 1e9:.1f} GB/s)")
-    for name, label in (("sampling", "minillama.sampling"), ("generate", "minillama.generate")):
+    for name, label in (("sampling", "minillama.sampling"), ("generate", "minillama.generate"),
+                        ("fast", "minillama.fast_decode")):
         per_token = min(times[name]) / n
         print(f"decode: {label} batch 1, greedy, prompt {len(prompt)}, {n} new tokens: {1 / per_token:6.1f} tok/s "
               f"{1e3 * per_token:.2f} ms/token = {100 * bound / per_token:.0f}% of the bandwidth bound (target >= 60%)")
-    per_token = min(times["sampling"]) / n
-    ops = (count_ops(lambda: fns["sampling"](36)) - count_ops(lambda: fns["sampling"](4))) / 32
-    others = ops - count_ops(gemv_pass(model))
-    print(f"decode: a token makes {ops:.0f} aten operator calls; beyond the products' time, "
-          f"{1e3 * (per_token - gemv):.2f} ms/token go to the other {others:.0f} (norms, RoPE, cache writes, "
-          f"attention, sampling, views): {1e6 * (per_token - gemv) / others:.1f} us each")
+    print(f"decode: greedy tokens identical on all three paths; fast_decode / sampling = "
+          f"{min(times['sampling']) / min(times['fast']):.2f}x, fast_decode / generate = "
+          f"{min(times['generate']) / min(times['fast']):.2f}x")
+    for name in ("sampling", "fast"):
+        per_token = min(times[name]) / n
+        ops = (count_ops(lambda: fns[name](36)) - count_ops(lambda: fns[name](4))) / 32
+        others = ops - count_ops(gemv_pass(model))
+        print(f"decode: {name}: a token makes {ops:.0f} aten operator calls; beyond the products' time, "
+              f"{1e3 * (per_token - gemv):.2f} ms/token go to the other {others:.0f} (norms, RoPE, cache writes, "
+              f"attention, sampling, views): {1e6 * (per_token - gemv) / max(others, 1):.1f} us each")
 
 
 def main(argv=None) -> None:
