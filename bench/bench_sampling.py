@@ -193,12 +193,12 @@ def bandwidths(mb: int = 256, reps: int = 5) -> tuple[float, float]:
     return 2 * a.numel() * 4 / copy, a.numel() * 4 / read
 
 
-def gemv_pass(model):
+def gemv_pass(model, ws=None):
     """The matrix-vector products of one token alone: every nn.Linear of the model applied to
-    one vector (as the model calls it, [1, 1, d]), in the model's order."""
+    one vector (as the model calls it, [1, 1, d]), in the model's order (or the matrices ``ws``)."""
     import torch.nn.functional as F
 
-    ws = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    ws = ws if ws is not None else [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
     xs = {w.shape[1]: torch.randn(1, 1, w.shape[1]) for w in ws}
 
     @torch.no_grad()
@@ -276,10 +276,12 @@ def bench_decode(model, args) -> None:
     print(f"decode: greedy tokens identical on all three paths; fast_decode / sampling = "
           f"{min(times['sampling']) / min(times['fast']):.2f}x, fast_decode / generate = "
           f"{min(times['generate']) / min(times['fast']):.2f}x")
+    fused = [w for layer in fast.layers for w in layer[2:] if w.dim() == 2] + [model.output.weight]
+    products = {"sampling": gemv_pass(model), "fast": gemv_pass(model, fused)}  # the matrices each path multiplies
     for name in ("sampling", "fast"):
         per_token = min(times[name]) / n
         ops = (count_ops(lambda: fns[name](36)) - count_ops(lambda: fns[name](4))) / 32
-        others = ops - count_ops(gemv_pass(model))
+        others = ops - count_ops(products[name])
         print(f"decode: {name}: a token makes {ops:.0f} aten operator calls; beyond the products' time, "
               f"{1e3 * (per_token - gemv):.2f} ms/token go to the other {others:.0f} (norms, RoPE, cache writes, "
               f"attention, sampling, views): {1e6 * (per_token - gemv) / max(others, 1):.1f} us each")
