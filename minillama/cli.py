@@ -340,6 +340,7 @@ def cmd_check(args) -> int:
 def cmd_reproduce(args) -> int:
     from minillama.course.reproduce import reproduce
 
+    _get_profile(None)  # $MINILLAMA_PROFILE: the gpu profile without a GPU is one line, before any notebook runs
     return reproduce(args.out, args.only)
 
 
@@ -669,7 +670,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     env_profile = os.environ.get(PROFILE_ENV)
-    if hasattr(args, "profile") and args.profile is None and env_profile and env_profile not in PROFILES:
+    reads_env = getattr(args, "profile", None) is None and (hasattr(args, "profile") or args.command == "reproduce")
+    if reads_env and env_profile and env_profile not in PROFILES:
         parser.exit(2, f"{parser.prog} {args.command}: error: {PROFILE_ENV}={env_profile!r} is not a profile; "
                        f"choose one of {sorted(PROFILES)} (or unset it: the default is cpu)\n")
     if not getattr(args, "func", None):

@@ -119,8 +119,9 @@ def assert_one_line_error(out, *words):
         assert w in lines[0], (w, lines[0])
 
 
-def test_an_unknown_profile_in_the_environment_is_one_line():
-    assert_one_line_error(run_cli("train", env={"MINILLAMA_PROFILE": "huge"}), "MINILLAMA_PROFILE='huge'",
+@pytest.mark.parametrize("command", ["train", "reproduce"])
+def test_an_unknown_profile_in_the_environment_is_one_line(command):
+    assert_one_line_error(run_cli(command, env={"MINILLAMA_PROFILE": "huge"}), "MINILLAMA_PROFILE='huge'",
                           "quick")
 
 
