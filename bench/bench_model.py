@@ -3,6 +3,7 @@ weights, same process, float32.
 
     python bench/bench_model.py [--batch-size 16] [--steps 8] [--new-tokens 256]
     python bench/bench_model.py --threads 1 --clock cpu   # on a machine busy with other jobs
+    python bench/bench_model.py --smoke                   # seconds: checks that it runs
 
 (a) training tokens/s: forward + backward + AdamW step at the ``tiny`` preset (vocab 4096,
     seq 256), as a ratio, and the MFU of each against a float32 matmul peak measured here.
@@ -82,7 +83,7 @@ def train_step(model, opt, x, y, is_hf: bool) -> float:
 
 
 def bench_train(args, peak: float) -> None:
-    cfg = ModelConfig.from_name("tiny", vocab_size=4096)
+    cfg = ModelConfig.from_name(args.train_preset, vocab_size=4096)
     ours, theirs = build(cfg, std=0.02)
     ours.train(), theirs.train()
     g = torch.Generator().manual_seed(0)
@@ -106,7 +107,7 @@ def bench_train(args, peak: float) -> None:
     fpt = flops_per_token(cfg, args.seq_len)
     # best step of each: on a shared machine the minimum is the least disturbed measurement
     tps = {name: tokens / min(ts) for name, ts in times.items()}
-    print(f"train: tiny preset ({ours.num_parameters():,} params), "
+    print(f"train: {args.train_preset} preset ({ours.num_parameters():,} params), "
           f"batch {args.batch_size} x seq {args.seq_len}, fp32, fwd+bwd+AdamW, "
           f"{args.warmup} warm-up + {args.steps} timed steps (best)")
     for name, label in (("ours", "minillama   "), ("hf", "transformers")):
@@ -158,7 +159,7 @@ def bench_decode(args, preset: str) -> None:
     print(f"decode: speed ratio minillama / transformers = {tps['ours'] / tps['hf']:.2f}x (target >= 3x)")
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seq-len", type=int, default=256)
@@ -175,15 +176,22 @@ def main() -> None:
                    help="cpu: process CPU time (use with --threads 1) for a machine shared with other jobs")
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--skip-decode", action="store_true")
-    args = p.parse_args()
+    p.add_argument("--train-preset", default="tiny")
+    p.add_argument("--peak-size", type=int, default=2048, help="n of the n x n matmul that measures the peak")
+    p.add_argument("--smoke", action="store_true",
+                   help="a few seconds: debug preset, 1 step, 8 tokens (checks the benchmark runs)")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.__dict__.update(train_preset="debug", batch_size=2, seq_len=32, warmup=1, steps=1, prompt_len=8,
+                             new_tokens=8, decode_reps=1, decode_presets="debug", peak_size=256)
     if args.threads:
         torch.set_num_threads(args.threads)
     global CLOCK
     if args.clock == "cpu":
         CLOCK = time.process_time
     print(machine() + f", clock: {args.clock}")
-    peak = matmul_peak()
-    print(f"peak: fp32 matmul 2048^3 = {peak / 1e9:.1f} GFLOP/s (best of 5)")
+    peak = matmul_peak(args.peak_size)
+    print(f"peak: fp32 matmul {args.peak_size}^3 = {peak / 1e9:.1f} GFLOP/s (best of 5)")
     if not args.skip_train:
         bench_train(args, peak)
     if not args.skip_decode:

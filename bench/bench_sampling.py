@@ -19,10 +19,13 @@ against the machine's memory bandwidth, in one run.
     over the bandwidth of a 256 MB tensor copy measured here (read + write bytes / time).
 
 The model: ``--model auto`` takes the cpu profile's pretrained model when it is cached
-(``python -m minillama train``, ~11 min), whose samples end at stop strings after varied
-lengths, as a real pass@k run's do; otherwise ``tiny`` with random weights, whose samples
+(``python -m minillama train``, ~11 min), else the shipped reference model (``models/codeworld``);
+both are trained, so their samples end at stop strings after varied lengths, as a real pass@k
+run's do. ``--model random`` is the ``--preset`` (``tiny``) with random weights, whose samples
 almost never meet a stop and all run to ``--new-tokens`` (no work for dropping finished rows:
 the ratio then comes from the shared prefill and the cheaper step alone).
+
+    python bench/bench_sampling.py --smoke   # seconds: checks the benchmark runs (tests/test_bench_smoke.py)
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from bench_model import machine  # noqa: E402
 
 from minillama import hf  # noqa: E402
 from minillama.evaluation.benchmarks import HUMANEVAL_STOP, load_humaneval  # noqa: E402
+from minillama.fast_decode import FastDecoder  # noqa: E402
 from minillama.generate import generate  # noqa: E402
 from minillama.model import ModelConfig, Transformer  # noqa: E402
 from minillama.sampling import StopStrings, sample  # noqa: E402
@@ -47,28 +51,34 @@ from minillama.sampling import StopStrings, sample  # noqa: E402
 CLOCK = time.perf_counter  # --clock cpu: time.process_time, blind to time spent waiting for a core
 
 
-def load_model(which: str):
+def load_model(which: str, preset: str = "tiny"):
     """(model, tokenizer, description)."""
-    from minillama.tokenizer import get_tokenizer
+    from minillama.codeworld.reference import reference_dir
+    from minillama.hf import from_pretrained, load_tokenizer
+    from minillama.training.checkpoint import CheckpointError
 
-    tok = get_tokenizer("cpu")
-    if which not in ("auto", "pretrained", "random"):  # a run directory, at whatever step it reached
-        from minillama.trainer import load_checkpoint
+    if which not in ("auto", "pretrained", "shipped", "random"):  # a run directory, at whatever step it reached
+        from minillama.training.checkpoint import load_checkpoint
         state = load_checkpoint(which)
         model = Transformer(ModelConfig.from_dict(state["identity"]["model"]))
         model.load_state_dict(state["model"])
-        return model.eval(), tok, f"checkpoint {which} at step {state['step']}"
+        return model.eval(), load_tokenizer(which), f"checkpoint {which} at step {state['step']}"
     if which in ("auto", "pretrained"):
-        from minillama.artifacts import get_pretrained
+        from minillama.training.pretrain import get_pretrained, run_dir
         try:
             model = get_pretrained("cpu", train_if_missing=False, verbose=False)
-            return model.eval(), tok, "cpu profile's pretrained model (data/artifacts/cpu/pretrain-fim)"
-        except FileNotFoundError:
+            return model.eval(), load_tokenizer(run_dir("cpu")), \
+                f"cpu profile's pretrained model ({run_dir('cpu')})"
+        except (FileNotFoundError, CheckpointError):
             if which == "pretrained":
                 raise
+    if which in ("auto", "shipped"):  # fp16 on disk, run in fp32 as the other models are
+        return (from_pretrained(reference_dir()).eval(), load_tokenizer(reference_dir()),
+                f"the shipped reference model ({reference_dir()}, trained: samples stop at varied lengths)")
+    tok = load_tokenizer(reference_dir())  # the shipped model's tokenizer: nothing to train
     torch.manual_seed(0)
-    model = Transformer(ModelConfig.from_name("tiny", vocab_size=tok.vocab_size)).eval()
-    return model, tok, "tiny with random weights (no pretrained cpu model cached: samples rarely stop early)"
+    model = Transformer(ModelConfig.from_name(preset, vocab_size=tok.vocab_size)).eval()
+    return model, tok, f"{preset} with random weights (samples rarely stop early)"
 
 
 def hf_copy(model):
@@ -183,12 +193,12 @@ def bandwidths(mb: int = 256, reps: int = 5) -> tuple[float, float]:
     return 2 * a.numel() * 4 / copy, a.numel() * 4 / read
 
 
-def gemv_pass(model):
+def gemv_pass(model, ws=None):
     """The matrix-vector products of one token alone: every nn.Linear of the model applied to
-    one vector (as the model calls it, [1, 1, d]), in the model's order."""
+    one vector (as the model calls it, [1, 1, d]), in the model's order (or the matrices ``ws``)."""
     import torch.nn.functional as F
 
-    ws = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    ws = ws if ws is not None else [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
     xs = {w.shape[1]: torch.randn(1, 1, w.shape[1]) for w in ws}
 
     @torch.no_grad()
@@ -224,22 +234,24 @@ def count_ops(fn) -> int:
 
 
 def bench_decode(model, args) -> None:
-    copy_bw, read_bw = bandwidths()
+    copy_bw, read_bw = bandwidths(args.bandwidth_mb)
     emb = model.tok_embeddings.weight
     weight_bytes = (model.num_parameters() - emb.numel() + emb.shape[1]) * emb.element_size()
     bound = weight_bytes / copy_bw  # seconds per token if only the weights had to be read, at copy speed
     g = torch.Generator().manual_seed(1)
     prompt = torch.randint(3, model.cfg.vocab_size, (args.prompt_len,), generator=g).tolist()
-    n = 256
+    n = args.decode_tokens
     cfg = model.cfg
     kv_bytes = 2 * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * (args.prompt_len + n / 2) * emb.element_size()
-    print(f"decode: memory bandwidth: copy {copy_bw / 1e9:.1f} GB/s (256 MB, bytes read + written, best of 5), "
+    print(f"decode: memory bandwidth: copy {copy_bw / 1e9:.1f} GB/s ({args.bandwidth_mb} MB, bytes read + written, best of 5), "
           f"read {read_bw / 1e9:.1f} GB/s (sum)")
     print(f"decode: {weight_bytes / 1e6:.1f} MB of weights read per token (the KV cache adds "
           f"{kv_bytes / 1e6:.1f} MB on average here) -> bound {1e3 * bound:.2f} ms/token = {1 / bound:.0f} tok/s "
           f"at copy bandwidth")
+    fast = FastDecoder(model)
     fns = {"sampling": lambda k: sample(model, [prompt], 1, k)[0],
-           "generate": lambda k: generate(model, [prompt], k)[0]}
+           "generate": lambda k: generate(model, [prompt], k)[0],
+           "fast": lambda k: fast.greedy(prompt, k)}
     for fn in fns.values():
         fn(8)  # warm-up
     times, outs = {k: [] for k in fns}, {}
@@ -250,25 +262,32 @@ def bench_decode(model, args) -> None:
             outs[name] = fn(n)
             times[name].append(CLOCK() - t)
         floor.append(best_time(gemv_pass(model)))
-    assert outs["sampling"] == outs["generate"], "greedy outputs of the two paths differ"
+    assert outs["sampling"] == outs["generate"] == outs["fast"], "greedy outputs of the paths differ"
     gemv = min(floor)
     n_linear = sum(isinstance(m, torch.nn.Linear) for m in model.modules())
     print(f"decode: the {n_linear} matrix-vector products of a token alone: {1e3 * gemv:.2f} ms = "
           f"{100 * bound / gemv:.0f}% of the bound (MKL's one-thread GEMV reads the weights at "
           f"{weight_bytes / gemv / 1e9:.1f} GB/s)")
-    for name, label in (("sampling", "minillama.sampling"), ("generate", "minillama.generate")):
+    for name, label in (("sampling", "minillama.sampling"), ("generate", "minillama.generate"),
+                        ("fast", "minillama.fast_decode")):
         per_token = min(times[name]) / n
         print(f"decode: {label} batch 1, greedy, prompt {len(prompt)}, {n} new tokens: {1 / per_token:6.1f} tok/s "
               f"{1e3 * per_token:.2f} ms/token = {100 * bound / per_token:.0f}% of the bandwidth bound (target >= 60%)")
-    per_token = min(times["sampling"]) / n
-    ops = (count_ops(lambda: fns["sampling"](36)) - count_ops(lambda: fns["sampling"](4))) / 32
-    others = ops - count_ops(gemv_pass(model))
-    print(f"decode: a token makes {ops:.0f} aten operator calls; beyond the products' time, "
-          f"{1e3 * (per_token - gemv):.2f} ms/token go to the other {others:.0f} (norms, RoPE, cache writes, "
-          f"attention, sampling, views): {1e6 * (per_token - gemv) / others:.1f} us each")
+    print(f"decode: greedy tokens identical on all three paths; fast_decode / sampling = "
+          f"{min(times['sampling']) / min(times['fast']):.2f}x, fast_decode / generate = "
+          f"{min(times['generate']) / min(times['fast']):.2f}x")
+    fused = [w for layer in fast.layers for w in layer[2:] if w.dim() == 2] + [model.output.weight]
+    products = {"sampling": gemv_pass(model), "fast": gemv_pass(model, fused)}  # the matrices each path multiplies
+    for name in ("sampling", "fast"):
+        per_token = min(times[name]) / n
+        ops = (count_ops(lambda: fns[name](36)) - count_ops(lambda: fns[name](4))) / 32
+        others = ops - count_ops(products[name])
+        print(f"decode: {name}: a token makes {ops:.0f} aten operator calls; beyond the products' time, "
+              f"{1e3 * (per_token - gemv):.2f} ms/token go to the other {others:.0f} (norms, RoPE, cache writes, "
+              f"attention, sampling, views): {1e6 * (per_token - gemv) / max(others, 1):.1f} us each")
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--prompts", type=int, default=16)
     p.add_argument("--n", type=int, default=20, help="samples per prompt")
@@ -276,8 +295,12 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--prompt-len", type=int, default=32, help="batch-1 decode prompt")
     p.add_argument("--decode-reps", type=int, default=3)
+    p.add_argument("--decode-tokens", type=int, default=256, help="batch-1 decode: new tokens per run")
+    p.add_argument("--bandwidth-mb", type=int, default=256, help="size of the tensor copied to measure bandwidth")
     p.add_argument("--model", default="auto",
-                   help="auto | pretrained | random | a training run directory (its latest checkpoint)")
+                   help="auto (the cpu profile's pretrained model if cached, else the shipped one) | pretrained | "
+                        "shipped | random | a training run directory (its latest checkpoint)")
+    p.add_argument("--preset", default="tiny", help="the preset of --model random")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="cpu: process CPU time (use with --threads 1) for a machine shared with other jobs")
@@ -286,14 +309,19 @@ def main() -> None:
                         "'static'), or both (adds ~1 min)")
     p.add_argument("--skip-passk", action="store_true")
     p.add_argument("--skip-decode", action="store_true")
-    args = p.parse_args()
+    p.add_argument("--smoke", action="store_true",
+                   help="a few seconds: random debug-preset model, 2 prompts x 2 samples, 8 tokens (checks it runs)")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.__dict__.update(model="random", preset="debug", prompts=2, n=2, per_batch=1, new_tokens=8,
+                             prompt_len=8, decode_tokens=40, decode_reps=1, bandwidth_mb=8)
     if args.threads:
         torch.set_num_threads(args.threads)
     global CLOCK
     if args.clock == "cpu":
         CLOCK = time.process_time
     print(machine() + f", clock: {args.clock}")
-    model, tok, what = load_model(args.model)
+    model, tok, what = load_model(args.model, args.preset)
     print(f"model: {what}, {model.num_parameters():,} params")
     if not args.skip_passk:
         bench_passk(model, hf_copy(model), tok, args)

@@ -5,6 +5,7 @@ cap). "children": five forked children that each fill 40 MB and hold it; "one": 
 process that fills 600 MB as fast as it can (the per-process limit is 1 GiB).
 
     python bench/bench_sandbox_memory.py [--trials 10] [--cap 100]
+    python bench/bench_sandbox_memory.py --smoke   # seconds: checks that it runs
 
 Prints, for each job and mechanism, how often the job got all the memory it wanted anyway,
 and its peak memory: from the cgroup's own counter where there is a cgroup (the true peak,
@@ -49,7 +50,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--cap", type=int, default=100, help="the job's memory cap, MB")
+    ap.add_argument("--smoke", action="store_true", help="seconds: one trial each (checks the benchmark runs)")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.trials = 1
     caps = run_program("pass", trusted="", full_report=True)["isolation"]
     mechanisms = ["polling"] + (["cgroup"] if any("cgroup v" in c for c in caps) else [])
     print(f"a {args.cap} MB cap on the job, {args.trials} trials each; isolation: {', '.join(caps)}")

@@ -1,6 +1,7 @@
 """Training throughput of ``minillama.trainer.train``: tokens/s, MFU and peak memory.
 
     python bench/bench_train.py [--steps 8] [--preset tiny] [--profile cpu]
+    python bench/bench_train.py --smoke   # seconds: checks that it runs
 
 Runs the real trainer (data rows, AdamW, schedule, clipping, logging) at a profile's settings
 and compares it, in the same process, with two baselines:
@@ -64,18 +65,23 @@ def bare_loop(cfg: ModelConfig, data: PackedData, batch: int, steps: int) -> flo
     return batch * data.seq_len / statistics.median(times[1:])
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--profile", default="cpu", help="settings: seq_len, batch size (quick/cpu/gpu)")
     ap.add_argument("--preset", default=None, help="model preset (default: the profile's)")
-    args = ap.parse_args()
+    ap.add_argument("--smoke", action="store_true",
+                    help="a few seconds: debug preset, quick profile, 2 steps (checks the benchmark runs)")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.__dict__.update(steps=2, profile="quick", preset="debug")
+    peak_n = 256 if args.smoke else 2048
     p = PROFILES[args.profile]
     cfg = ModelConfig.from_name(args.preset or p.model, vocab_size=p.vocab_size)
     rng = np.random.default_rng(0)
     n_rows = p.batch_size * (args.steps + 1)
     data = PackedData.from_array(rng.integers(0, cfg.vocab_size, (n_rows, p.seq_len + 1)).astype(np.uint16))
-    peak = matmul_peak()
+    peak = matmul_peak(peak_n)
     fpt = flops_per_token(cfg, p.seq_len)
     print(f"{args.preset or p.model} at profile {p.name}: {Transformer(cfg).num_parameters():,} parameters, "
           f"seq {p.seq_len}, batch {p.batch_size}, {torch.get_num_threads()} threads, fp32 matmul peak "
@@ -89,7 +95,7 @@ def main() -> None:
     rss_trainer = rss_mb()
     bare_tps = bare_loop(cfg, data, p.batch_size, args.steps)
     # a neighbour stealing a core lowers a peak measured once: keep the best of both ends
-    peak = max(peak, matmul_peak())
+    peak = max(peak, matmul_peak(peak_n))
 
     def mfu(tps):
         return tps * fpt / peak

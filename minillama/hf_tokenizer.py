@@ -20,6 +20,18 @@ from pathlib import Path
 #   transformers then needs neither protobuf nor sentencepiece. (Merges are written as pairs,
 #   the form of tokenizers >= 0.20, which transformers >= 4.45 requires; only 5.24 is tested.)
 
+# * tokenizer.json has the shape of Code Llama's own (codellama/CodeLlama-7b-hf): normalizer Prepend("▁")
+#   then Replace(" " -> "▁"), no pre-tokenizer (ours splits out its user-defined pieces, which Code Llama
+#   has none of), decoder Replace("▁" -> " "), ByteFallback, Fuse, Strip(1 leading space).
+# * That Strip is what makes decode(encode(text)) == text: encoding adds a dummy "▁" in front, decoding
+#   takes it off. transformers applies it to whatever ids it decodes, so text that *continues* other text
+#   loses one leading space: pipeline("text-generation", return_full_text=False) in transformers 5 decodes
+#   the new ids alone ('   return 21' for '    return 21'), and so does tokenizer.decode of an infilled
+#   middle. Code Llama's tokenizer does the same in transformers (CodeLlamaTokenizer builds this very
+#   decoder); no decoder can do both, since "   x" encoded and "    x" continued are the same ids.
+#   Meta's code decodes infills with a leading piece it then drops (minillama: Tokenizer.decode_infilling);
+#   :func:`decode_continuation` does that with a transformers tokenizer.
+
 # what transformers reads as a tokenizer (convert copies them from an HF folder)
 TOKENIZER_FILES = ("tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                    "added_tokens.json")
@@ -108,13 +120,11 @@ def tokenizer_json(tokenizer) -> dict:
     if s["remove_extra_whitespaces"]:
         normalizers += [{"type": "Replace", "pattern": {"Regex": r"\A +| +\z"}, "content": ""},
                         {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}]
+    if s["add_dummy_prefix"]:  # Code Llama's tokenizer.json: Prepend, then Replace, no pre-tokenizer
+        normalizers.append({"type": "Prepend", "prepend": "▁"})
     if s["escape_whitespaces"]:
         normalizers.append({"type": "Replace", "pattern": {"String": " "}, "content": "▁"})
     pre = []
-    if s["add_dummy_prefix"]:
-        # Metaspace adds no dummy "▁" to text that already starts with one; SentencePiece does
-        normalizers.append({"type": "Replace", "pattern": {"Regex": r"\A▁"}, "content": "▁▁"})
-        pre.append({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": False})
     if user_defined:  # SentencePiece emits a user-defined piece whole, never merged
         pattern = "|".join(re.escape(p) for p in sorted(user_defined, key=len, reverse=True))
         pre.append({"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False})
@@ -160,3 +170,18 @@ def save_tokenizer(tokenizer, directory: str | Path, model_max_length: int | Non
     }
     (directory / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n")
     return directory
+
+
+def decode_continuation(hf_tokenizer, ids, skip_special_tokens: bool = True) -> str:
+    """Decode ids that continue a text (generated tokens, an infilled middle) with a transformers
+    tokenizer of a SentencePiece model, keeping their leading space: a newline byte piece goes in
+    front (its decoding starts with no space, so the decoder's Strip removes nothing) and is cut off
+    again, as Meta's ``decode_infilling`` does with SentencePiece."""
+    anchor = hf_tokenizer.convert_tokens_to_ids("<0x0A>")
+    if anchor is None or anchor == hf_tokenizer.unk_token_id:
+        raise ValueError("the tokenizer has no <0x0A> byte piece (not a byte-fallback SentencePiece model); decode "
+                         "the prompt and the continuation together and cut the prompt's text off instead")
+    text = hf_tokenizer.decode([anchor, *ids], skip_special_tokens=skip_special_tokens)
+    if not text.startswith("\n"):
+        raise ValueError(f"the tokenizer decodes <0x0A> as {text[:1]!r}, not a newline")
+    return text[1:]

@@ -6,6 +6,9 @@
 * ``artifacts_dir(profile)`` is ``data_dir()/artifacts/<profile>``: everything one profile builds.
 * ``results_dir(profile)`` is where a reproduction's numbers and figures go
   (``results/<profile>/`` of the checkout; ``$MINILLAMA_RESULTS_DIR`` overrides it).
+* ``models_dir()`` holds the shipped models (``models/`` of the checkout; for a non-editable
+  install, the copy ``pip install .`` puts in ``<prefix>/share/minillama/models``;
+  ``$MINILLAMA_MODELS`` overrides both, e.g. after ``python -m minillama models --copy-to DIR``).
 * ``repo_root()`` is the checkout (notebooks, student copies, ``results/``); it is None for an
   installed package, and the course commands that need a checkout say so.
 """
@@ -15,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+import sys
 from pathlib import Path
 
 DATA_ENV = "MINILLAMA_DATA"
+MODELS_ENV = "MINILLAMA_MODELS"
 RESULTS_ENV = "MINILLAMA_RESULTS_DIR"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -35,6 +40,29 @@ def require_repo_root(what: str) -> Path:
                                 f"this package is installed at {PACKAGE_DIR}. Clone the repository and "
                                 f"run `pip install -e .` there.")
     return root
+
+
+def installed_models_dir() -> Path:
+    """Where ``pip install .`` puts the shipped models (pyproject's ``data-files``)."""
+    return Path(sys.prefix) / "share" / "minillama" / "models"
+
+
+def models_dir() -> Path:
+    """The folder of the shipped models (``codeworld/``, ``codeworld-long/``): ``$MINILLAMA_MODELS``,
+    else ``models/`` of the checkout, else the copy a non-editable install made."""
+    env = os.environ.get(MODELS_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    root = repo_root()
+    if root is not None and (root / "models").is_dir():
+        return root / "models"
+    installed = installed_models_dir()
+    if installed.is_dir():
+        return installed
+    raise FileNotFoundError(f"the shipped models are neither in a source checkout nor at {installed}; "
+                            f"reinstall with `pip install .` from a clone (it copies them there), or point "
+                            f"${MODELS_ENV} at a copy of the clone's models/ folder "
+                            f"(`python -m minillama models --copy-to DIR` in the clone makes one)")
 
 
 def data_dir() -> Path:

@@ -45,6 +45,7 @@ import torch
 from minillama.generate import check_decoding, truncate_at_stop, word_start_variants
 from minillama.model import KVCache, Transformer
 from minillama.tokenizer import check_model_tokenizer
+from minillama.progress import progress as progress_bar
 
 _MASK32 = 0xFFFFFFFF
 TOP_K_FIRST = 64  # the nucleus is looked for among the top 64 first: ~1/10 the cost of sorting 4,096 logits
@@ -139,7 +140,8 @@ def _inverse_cdf(p: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 def sample(model: Transformer, prompts: Sequence[Sequence[int]], n: int = 1, max_new_tokens: int = 128,
            temperature: float = 0.0, top_p: float = 1.0, stop_ids: Sequence[int] = (),
            should_stop: Callable[[int, list[int]], bool] | None = None, seed: int | None = None,
-           max_rows: int = 128, keep_stop_id: bool = False, offset: int = 0) -> list[list[int]]:
+           max_rows: int = 128, keep_stop_id: bool = False, offset: int = 0,
+           progress: bool | str = False) -> list[list[int]]:
     """``n`` continuations of each prompt: ``out[i * n + j]`` is sample ``offset + j`` of
     ``prompts[i]`` (new tokens only). Stops as :func:`minillama.generate.generate`: at a token
     in ``stop_ids`` (returned only with ``keep_stop_id``), when ``should_stop(row, new_tokens)``
@@ -148,7 +150,8 @@ def sample(model: Transformer, prompts: Sequence[Sequence[int]], n: int = 1, max
     At most ``max_rows`` samples decode at once (the KV cache holds that many rows).
     ``seed=None`` draws one from torch's global generator (so ``torch.manual_seed`` fixes it).
     With a fixed seed, a caller that splits a prompt's samples over several calls passes
-    ``offset`` so that the calls draw different samples.
+    ``offset`` so that the calls draw different samples. ``progress`` (True or a label) shows
+    a bar of finished samples (stderr in a terminal, a widget in a notebook).
     """
     if n < 1 or max_rows < 1:
         raise ValueError(f"need n >= 1 and max_rows >= 1 (got {n}, {max_rows})")
@@ -170,9 +173,12 @@ def sample(model: Transformer, prompts: Sequence[Sequence[int]], n: int = 1, max
         cache = PromptCache(model, rows, min(rows, len(groups)), longest, max_new_tokens)
     else:
         cache = CopiedCache(model, rows, longest + max_new_tokens)
+    bar = progress_bar(total=len(outs), desc=progress if isinstance(progress, str) else "sampling",
+                       enabled=bool(progress), unit="sample")
     batch = _Batch(model, cache, rows, longest, max_new_tokens, temperature, top_p, set(stop_ids), should_stop,
-                   seed, keep_stop_id, outs)
-    return batch.run(queue)
+                   seed, keep_stop_id, outs, bar)
+    with bar:
+        return batch.run(queue)
 
 
 class _Batch:
@@ -180,8 +186,8 @@ class _Batch:
     every decoding step works on a plain prefix of it."""
 
     def __init__(self, model, cache, max_rows, longest, max_new_tokens, temperature, top_p, stop_ids,
-                 should_stop, seed, keep_stop_id, outs):
-        self.model, self.cache, self.C = model, cache, max_rows
+                 should_stop, seed, keep_stop_id, outs, bar):
+        self.model, self.cache, self.C, self.bar = model, cache, max_rows, bar
         self.max_new, self.temperature, self.top_p = max_new_tokens, temperature, top_p
         self.stop_ids, self.should_stop, self.seed, self.keep_stop_id = stop_ids, should_stop, seed, keep_stop_id
         self.outs = outs
@@ -257,6 +263,7 @@ class _Batch:
         finished row; the cache is never gathered as a whole)."""
         R, gone = self.R, set(done)
         R_new = R - len(done)
+        self.bar.update(len(done))
         self.cache.release(done)
         holes = [r for r in done if r < R_new]
         movers = [r for r in range(R_new, R) if r not in gone]
@@ -467,12 +474,13 @@ def text_sampler(model: Transformer, tok, context: int | None = None, max_rows: 
     ends = list(stop_ids) if stop_ids is not None else [tok.eos_id, tok.eot_id]
 
     def run(prompts: list[str], *, temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 256,
-            stop: Sequence[str] = (), seed: int | None = None, n: int = 1, offset: int = 0) -> list[str]:
+            stop: Sequence[str] = (), seed: int | None = None, n: int = 1, offset: int = 0,
+            progress: bool | str = False) -> list[str]:
         keep = max(1, context - max_new_tokens - 1)
         ids = [[tok.bos_id] + tok.encode(p)[-keep:] for p in prompts]
         checker = StopStrings(tok, stop) if stop else None
         outs = sample(model, ids, n, max_new_tokens, temperature, top_p, stop_ids=ends, should_stop=checker,
-                      seed=seed, max_rows=max_rows, offset=offset)
+                      seed=seed, max_rows=max_rows, offset=offset, progress=progress)
         return [truncate_at_stop(tok.decode_infilling(o), stop) for o in outs]
 
     return run

@@ -296,3 +296,69 @@ def test_a_damaged_hf_folder_is_an_error_that_names_the_file(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(weights[: len(weights) // 2])
     with pytest.raises(ValueError, match=r"model\.safetensors cannot be read as safetensors.*truncated"):
         hf.from_pretrained(tmp_path)
+
+
+def test_convert_keeps_the_dtype_and_a_readable_mode(tmp_path):
+    """The shipped fp16 model converts to fp16 weights with a config that says so (transformers'
+    dtype="auto" then loads fp16), in a file others can read (0644 under umask 022, as `open` makes)."""
+    import os
+    import stat
+
+    from safetensors import safe_open
+
+    shipped = Path(__file__).resolve().parent.parent / "models" / "codeworld"
+    old = os.umask(0o022)
+    try:
+        assert main(["convert", str(shipped), str(tmp_path / "out")]) == 0
+        assert main(["convert", "--dtype", "float32", str(shipped), str(tmp_path / "fp32")]) == 0
+    finally:
+        os.umask(old)
+    weights = tmp_path / "out" / "model.safetensors"
+    assert stat.S_IMODE(weights.stat().st_mode) == 0o644
+    with safe_open(str(weights), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["torch_dtype"] == "float16"
+    theirs = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "out", dtype="auto")
+    assert theirs.dtype == torch.float16
+    assert json.loads((tmp_path / "fp32" / "config.json").read_text())["torch_dtype"] == "float32"
+    a = hf.from_pretrained(tmp_path / "out", dtype=None)
+    b = hf.from_pretrained(shipped, dtype=None)
+    assert next(a.parameters()).dtype == torch.float16
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), k  # the same bits as shipped
+
+
+def test_continuations_and_middles_keep_their_leading_space(tmp_path):
+    """The shipped model exported with the tokenizer: transformers' text-generation pipeline
+    (return_full_text=False) and tokenizer.decode of an infilled middle drop one leading space, as they
+    do with Code Llama's own tokenizer class (the same decoder); hf_tokenizer.decode_continuation keeps
+    it, as minillama's sampler does."""
+    from transformers import AutoTokenizer, CodeLlamaTokenizer, LlamaForCausalLM, pipeline
+
+    from minillama.sampling import text_sampler
+
+    shipped = Path(__file__).resolve().parent.parent / "models" / "codeworld"
+    model, tok = hf.from_pretrained(shipped).eval(), hf.load_tokenizer(shipped)
+    folder = hf.save_pretrained(model, tmp_path / "hf", tokenizer=tok)
+    theirs = AutoTokenizer.from_pretrained(folder)
+    spec = json.loads((folder / "tokenizer.json").read_text())
+    assert spec["normalizer"]["normalizers"][0] == {"type": "Prepend", "prepend": "▁"}  # Code Llama's shape
+    code_llama = CodeLlamaTokenizer(vocab=theirs.get_vocab(), merges=[tuple(m) for m in spec["model"]["merges"]])
+
+    prompt = 'def add_one(x):\n    """Return x plus one.\n\n    >>> add_one(1)\n    2\n    """\n'
+    ours = text_sampler(model, tok)([prompt], max_new_tokens=6)[0]
+    assert ours.startswith("    ") and ours.strip(), ours  # the model indents the body
+    generator = pipeline("text-generation", model=LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32),
+                         tokenizer=theirs)
+    new = generator(prompt, return_full_text=False, do_sample=False, max_new_tokens=6)[0]["generated_text"]
+    assert new == ours[1:]  # transformers' decode of the new ids alone: one space short
+    ids = theirs(prompt, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        out = generator.model.generate(ids, do_sample=False, max_new_tokens=6)[0, ids.shape[1]:].tolist()
+    assert code_llama.decode(out) == theirs.decode(out) == new  # Code Llama's tokenizer class: the same
+    assert hf_tokenizer.decode_continuation(theirs, out) == ours
+
+    middle = "    return x + 1\n"  # an infilled middle, encoded as the model writes it (no dummy prefix)
+    mid_ids = tok.encode_infilling(middle)
+    assert theirs.decode(mid_ids) == code_llama.decode(mid_ids) == middle[1:]
+    assert hf_tokenizer.decode_continuation(theirs, mid_ids) == tok.decode_infilling(mid_ids) == middle

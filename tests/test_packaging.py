@@ -162,3 +162,58 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make test" in ci and "make test" in readme and "make reproduce" in readme
+
+
+def test_readme_says_which_command_installs_which_torch():
+    readme = (ROOT / "README.md").read_text()
+    index, spec = makefile_torch(has_gpu=False)
+    table = readme[readme.index("which command installs which torch"):]
+    table = table[:table.index("\n\n", table.index("| command |"))]
+    assert spec in table and index.split("=", 1)[1] in table  # what make installs without a GPU
+    for command in ("make setup", "pip install -e .", "pip install .", "conda env create -f environment.yml"):
+        assert f"`{command}" in table, command
+    assert "alone is enough" not in readme.replace("The project alone (`pip install -e .`) is enough", "")
+
+
+@pytest.mark.slow
+def test_a_wheel_carries_the_shipped_models(tmp_path):
+    """`pip install .` (non-editable) builds this wheel: the models go to <prefix>/share/minillama/models."""
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                          "-w", str(tmp_path / "wheel"), str(ROOT)], capture_output=True, text=True, timeout=600,
+                         env={**__import__("os").environ, "TMPDIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    import zipfile
+
+    (wheel,) = (tmp_path / "wheel").glob("minillama-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for model in ("codeworld", "codeworld-long"):
+        for f in (ROOT / "models" / model).iterdir():
+            assert f"minillama-0.1.0.data/data/share/minillama/models/{model}/{f.name}" in names, (model, f.name)
+
+
+def test_an_installed_package_finds_the_models_it_shipped(tmp_path, monkeypatch):
+    """Without a checkout, the models are read from <prefix>/share/minillama/models (where the wheel
+    put them); $MINILLAMA_MODELS overrides; with neither, the error says what to run."""
+    from minillama import paths
+    from minillama.codeworld.reference import reference_dir, verify
+
+    monkeypatch.setattr(paths, "repo_root", lambda: None)
+    monkeypatch.delenv(paths.MODELS_ENV, raising=False)
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    with pytest.raises(FileNotFoundError, match="pip install .*models --copy-to"):
+        paths.models_dir()
+    installed = tmp_path / "venv" / "share" / "minillama" / "models"
+    shutil.copytree(ROOT / "models" / "codeworld", installed / "codeworld")
+    assert reference_dir() == installed / "codeworld" and "model.safetensors" in verify(reference_dir())
+    monkeypatch.setenv(paths.MODELS_ENV, str(tmp_path / "elsewhere"))
+    assert reference_dir() == tmp_path / "elsewhere" / "codeworld"
+
+
+def test_models_command_copies_and_checks(tmp_path, capsys):
+    from minillama.cli import main
+
+    assert main(["models", "--copy-to", str(tmp_path / "copy")]) == 0
+    out = capsys.readouterr().out
+    assert "sha256 checked" in out and "MINILLAMA_MODELS=" in out
+    for model in ("codeworld", "codeworld-long"):
+        assert (tmp_path / "copy" / model / "SHA256SUMS").is_file()

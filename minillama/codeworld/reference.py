@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from minillama.paths import require_repo_root
+from minillama.paths import models_dir
 
 # The settings of the shipped runs (flags of `python -m minillama.codeworld.recipe`).
 # The reference: the long-trained model continued on world v4 (it must be in models/codeworld-long/).
@@ -66,18 +66,18 @@ MAX_BYTES = 20 * 2 ** 20
 
 
 def reference_dir() -> Path:
-    """``models/codeworld/`` of the checkout."""
-    return require_repo_root("the shipped reference model") / "models" / "codeworld"
+    """``models/codeworld/`` of the checkout (or of a non-editable install: :func:`minillama.paths.models_dir`)."""
+    return models_dir() / "codeworld"
 
 
 def v3_dir() -> Path:
     """``models/codeworld-v3/`` of the checkout: the first reference (world v3 only, from scratch)."""
-    return require_repo_root("the shipped world-v3 reference model") / "models" / "codeworld-v3"
+    return models_dir() / "codeworld-v3"
 
 
 def long_dir() -> Path:
     """``models/codeworld-long/`` of the checkout: the long-trained model (it copies and retrieves)."""
-    return require_repo_root("the shipped long-trained model") / "models" / "codeworld-long"
+    return models_dir() / "codeworld-long"
 
 
 def sha256(path: Path) -> str:

@@ -3,6 +3,9 @@
 Every number is rendered as a table cell: a section's plain values form one table; a value
 that is itself a table (a dict of dicts, e.g. pass@1 per tier, or perplexity per method and
 length) gets a table of its own, one row per key. Nothing is printed as run-on text.
+
+Each plot stands next to what it supports: under a claims table, the plots of each claim
+(:data:`CLAIM_FIGURES`); every other plot at the end of its notebook's section.
 """
 
 from __future__ import annotations
@@ -13,6 +16,57 @@ from pathlib import Path
 from minillama.course.claims import CODEWORLD_CLAIMS, claim_tables, claims_table
 
 MAX_LIST = 12  # list items shown in a cell
+
+# claim (as claims.py names it) -> the plots (figures/<stem>.png) that show its evidence; the same
+# claim judged on real code and on the code world has a table each, so each table has its own map
+_LONG_CONTEXT_FIGURES = {
+    "θ = 10⁶ LCFT extrapolates better than PI": ["04_ppl_vs_context"],
+    "θ = 10⁶ LCFT beats LCFT with θ = 10⁴": ["04_ppl_vs_context"],
+    "raising θ alone, without fine-tuning, does not extend context": ["04_ppl_vs_context"],
+    "perplexity keeps falling past the fine-tuning length": ["04_ppl_vs_context"],
+    "LCFT models retrieve a key from a long prompt": ["04_key_retrieval"],
+}
+CLAIM_FIGURES = {
+    "real": {**_LONG_CONTEXT_FIGURES,
+             "FIM costs little left-to-right": ["03_loss_fim", "03_fim_ablation", "03_fim_cost_by_tokens"],
+             "FIM training teaches infilling": ["03_fim_ablation"],
+             "HumanEval pass@1": ["06_course_models"],
+             "SPM infills single lines at least as well as PSM": ["06_course_models"],
+             "token healing would fix SPM on random spans": ["06_course_models"]},
+    "world": {**_LONG_CONTEXT_FIGURES,
+              "the model writes working programs for problems it never saw": ["06_codeworld_passk"],
+              "infills end where the hole ends (EOT)": ["06_codeworld_infilling"],
+              "SPM infills single lines at least as well as PSM": ["06_codeworld_infilling"],
+              "token healing would fix SPM on random spans": ["06_codeworld_infilling"],
+              "a low temperature is best for pass@1, a high one for large k": ["06_codeworld_passk"],
+              "execution-filtered self-instruct data helps": ["05_pass_at_1_arms", "05_self_instruct_funnel"]},
+}
+# the summary section each notebook's other plots belong to (by the plot's prefix)
+FIGURE_SECTIONS = {"01": "rope", "02": "fim", "03": "pretraining", "04": "long_context", "05": "self_instruct",
+                   "06_codeworld": "codeworld", "06": "evaluation"}
+
+
+def figure_section(stem: str) -> str:
+    return next((sec for prefix, sec in FIGURE_SECTIONS.items() if stem.startswith(prefix + "_")), "other figures")
+
+
+def claim_figure_lines(claims, table: str, available: set[str], placed: dict[str, str]) -> list[str]:
+    """Under a claims table: each claim with its plots. A plot already shown (``placed``: stem ->
+    the claim it is under) is linked to, not repeated."""
+    lines = []
+    for c in claims:
+        stems = [s for s in CLAIM_FIGURES[table].get(c.claim, []) if s in available]
+        if not stems:
+            continue
+        lines += [f"**{c.claim}** ({c.source}):", ""]
+        for stem in stems:
+            if stem in placed:
+                lines.append(f"- `{stem}`: shown above, under *{placed[stem]}*")
+            else:
+                placed[stem] = c.claim
+                lines.append(f"![{stem}](figures/{stem}.png)")
+        lines.append("")
+    return lines
 
 
 def fmt(value) -> str:
@@ -130,8 +184,11 @@ def write_report(out: Path) -> Path:
         if run.get("failures"):
             lines += ["", "**Failed notebooks:** " + fmt(run["failures"])]
         lines.append("")
+    figures = {f.stem for f in (out / "figures").glob("*.png")} if (out / "figures").exists() else set()
+    placed: dict[str, str] = {}
     real, world = claim_tables(summary)
     lines += ["## The paper's claims, at course scale", ""] + claims_table(summary, real) + [""]
+    lines += claim_figure_lines(real, "real", figures, placed)
     if any(k in summary for k in ("codeworld", "self_instruct")) or len(world) > len(CODEWORLD_CLAIMS):
         # kept apart: a generated world of small functions is not real code
         lines += ["## The same mechanisms on the code world (generated functions, not real code)", "",
@@ -140,12 +197,17 @@ def write_report(out: Path) -> Path:
                   "ran on it, the long-trained model of the long-context study. The rows above judge the "
                   "course's stdlib models on real code.", ""]
         lines += claims_table(summary, world) + [""]
+        lines += claim_figure_lines(world, "world", figures, placed)
+    rest = {}  # section -> the plots no claim shows
+    for stem in sorted(figures - set(placed)):
+        rest.setdefault(figure_section(stem), []).append(stem)
     for section, values in summary.items():
         if section != "run" and isinstance(values, dict):
             lines += section_lines(section, values)
-    figures = sorted((out / "figures").glob("*.png")) if (out / "figures").exists() else []
-    if figures:
-        lines += ["## Figures", ""] + [f"![{f.stem}](figures/{f.name})" for f in figures] + [""]
+            if rest.get(section):
+                lines += [f"![{stem}](figures/{stem}.png)" for stem in rest.pop(section)] + [""]
+    for section, stems in rest.items():  # plots of a notebook that recorded no numbers
+        lines += [f"## {section}", ""] + [f"![{stem}](figures/{stem}.png)" for stem in stems] + [""]
     path = out / "REPORT.md"
     path.write_text("\n".join(lines))
     return path

@@ -223,9 +223,11 @@ def compiles(program: str) -> bool:
 
 
 def run_tests(jobs: Sequence[tuple[str, str]], *, timeout: float = 3.0, n_workers: int = 2,
-              runner: Callable[..., dict] | None = None) -> list[bool]:
+              runner: Callable[..., dict] | None = None, progress: bool | str = False) -> list[bool]:
     """Pass/fail of each ``(program, tests)`` job in the sandbox. Programs that do not parse
-    fail without a process; identical jobs run once."""
+    fail without a process; identical jobs run once. ``progress`` (True or a label): a bar."""
+    from minillama.progress import progress as progress_bar
+
     if runner is None:
         from minillama.execution import run_program as runner
     unique = {job for job in jobs if compiles(job[0])}
@@ -233,8 +235,13 @@ def run_tests(jobs: Sequence[tuple[str, str]], *, timeout: float = 3.0, n_worker
     def one(job):
         return runner(job[0], job[1], timeout=timeout)["passed"]
 
-    with ThreadPoolExecutor(max(1, n_workers)) as pool:
-        verdict = dict(zip(unique, pool.map(one, unique)))
+    with ThreadPoolExecutor(max(1, n_workers)) as pool, \
+            progress_bar(total=len(unique), desc=progress if isinstance(progress, str) else "running tests",
+                         enabled=bool(progress), unit="program") as bar:
+        verdict = {}
+        for job, passed in zip(unique, pool.map(one, unique)):
+            verdict[job] = passed
+            bar.update()
     return [verdict.get(job, False) for job in jobs]
 
 
@@ -278,9 +285,11 @@ class PipelineResult:
 
 def run_pipeline(write_questions: QuestionWriter, write_tests: TestWriter, write_solutions: SolutionWriter,
                  n_questions: int, *, seed: int = 0, near_duplicates: bool = False, timeout: float = 3.0,
-                 n_workers: int = 2, runner: Callable[..., dict] | None = None) -> PipelineResult:
+                 n_workers: int = 2, runner: Callable[..., dict] | None = None,
+                 progress: bool = False) -> PipelineResult:
     """Questions → deduplicated → tests → solutions seeing one test → run → keep the first
-    passing solution per question."""
+    passing solution per question. ``progress``: a bar for running the solutions (the model's
+    writers show their own)."""
     secs = {}
     t = time.perf_counter()
     questions = write_questions(n_questions, seed)
@@ -307,7 +316,8 @@ def run_pipeline(write_questions: QuestionWriter, write_tests: TestWriter, write
 
     t = time.perf_counter()
     jobs = [(s, "\n".join(ts) + "\n") for ts, sols in zip(tests, solutions) for s in sols]
-    flat = run_tests(jobs, timeout=timeout, n_workers=n_workers, runner=runner)
+    flat = run_tests(jobs, timeout=timeout, n_workers=n_workers, runner=runner,
+                     progress="self-instruct: running solutions" if progress else False)
     verdicts = regroup(flat, solutions)
     secs["execution"] = time.perf_counter() - t
 

@@ -132,11 +132,13 @@ class WorldTests:
     temperature: float = 0.8
     max_new_tokens: int = 48
     seed: int = 0
+    progress: bool = True  # a bar of tests written (stderr, or a widget in a notebook)
 
     def __call__(self, questions: Sequence[Question]) -> list[list[str]]:
         groups = sample_groups(self.model, self.tok, [doctest_prompt(q) for q in questions], self.n_tests,
                                temperature=self.temperature, top_p=0.95, max_new_tokens=self.max_new_tokens,
-                               stop=['"""', ">>>"], seed=self.seed)
+                               stop=['"""', ">>>"], seed=self.seed,
+                               progress="self-instruct: writing tests" if self.progress else False)
         found = [[parse_doctest(q.entry_point, o) for o in outs] for q, outs in zip(questions, groups)]
         return [list(dict.fromkeys(t for t in tests if t)) for tests in found]
 
@@ -151,11 +153,13 @@ class WorldSolutions:
     top_p: float = 0.95
     max_new_tokens: int = 192
     seed: int = 0
+    progress: bool = True  # a bar of solutions sampled
 
     def __call__(self, questions: Sequence[Question], shown_tests: Sequence[str]) -> list[list[str]]:
         prompts = [world_prompt(q.signature, q.text, t) for q, t in zip(questions, shown_tests)]
         groups = sample_groups(self.model, self.tok, prompts, self.n, temperature=self.temperature, top_p=self.top_p,
-                               max_new_tokens=self.max_new_tokens, stop=HUMANEVAL_STOP, seed=self.seed)
+                               max_new_tokens=self.max_new_tokens, stop=HUMANEVAL_STOP, seed=self.seed,
+                               progress="self-instruct: sampling solutions" if self.progress else False)
         return [[p + o.rstrip() + "\n" for o in outs] for p, outs in zip(prompts, groups)]
 
 
@@ -253,9 +257,11 @@ def world_funnels(model, tok, sizes, seed: int = 0, say=print) -> Funnels:
     from minillama.instruct.pipeline import run_pipeline
     model.eval()
     solutions = WorldSolutions(model, tok, n=sizes.n_samples, seed=seed)
-    paper = run_pipeline(WorldQuestions(), WorldTests(model, tok, seed=seed), solutions, sizes.n_questions, seed=seed)
+    paper = run_pipeline(WorldQuestions(), WorldTests(model, tok, seed=seed), solutions, sizes.n_questions, seed=seed,
+                         progress=True)
     say("the paper's funnel (the model writes the tests):", paper.funnel)
-    ablation = run_pipeline(WorldQuestions(), QuestionExampleTests(), solutions, sizes.n_questions, seed=seed)
+    ablation = run_pipeline(WorldQuestions(), QuestionExampleTests(), solutions, sizes.n_questions, seed=seed,
+                            progress=True)
     say("the ablation's funnel (the question's example is the test):", ablation.funnel)
     return Funnels(paper, filter_quality(paper), ablation, filter_quality(ablation))
 
