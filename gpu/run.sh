@@ -9,12 +9,44 @@
 # 2. `python -m minillama gpu-run`: checks the GPU (bf16, memory, torch, CUDA, its measured bf16 matmul
 #    rate), then runs the six notebooks of MINILLAMA_PROFILE=gpu headless under a wall-clock budget
 #    (--budget-minutes, default 9) and writes device, torch, CUDA and minutes into summary.json and REPORT.md.
-# Other arguments go to gpu-run (--budget-minutes M, --only 01 03, --out DIR). PYTHON picks the interpreter
-# (default: .venv/bin/python for a dry run where there is one, else python3).
+# --save-to DIR (for a machine whose files come back from one folder): the whole output is also written
+# to DIR/gpu-run.log, and at the end results/gpu*/ (complete or not) and the training logs are packed into
+# DIR/results-gpu.tar.gz, whatever the outcome. Other arguments go to gpu-run (--budget-minutes M,
+# --only 01 03, --out DIR). PYTHON picks the interpreter (default: .venv/bin/python for a dry run where
+# there is one, else python3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-dry=0
-for a in "$@"; do [ "$a" = "--dry-run" ] && dry=1; done
+dry=0 save=""
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --save-to) save=${2:?--save-to needs a folder}; shift 2; continue ;;
+        --dry-run) dry=1 ;;
+    esac
+    args+=("$1"); shift
+done
+if [ -n "$save" ]; then
+    mkdir -p "$save" || exit 3
+    exec > >(tee -a "$save/gpu-run.log") 2>&1
+    pack() {
+        local rc=$?
+        local what=()
+        for d in results/gpu results/gpu.incomplete results/gpu-dry-run results/gpu-dry-run.incomplete; do
+            [ -d "$d" ] && what+=("$d")
+        done
+        # the training runs' own logs (metrics.jsonl, config.json), not their checkpoints
+        while IFS= read -r f; do what+=("$f"); done < <(find data/artifacts/gpu data/gpu-dry-run/artifacts/gpu \
+            \( -name metrics.jsonl -o -name config.json \) 2>/dev/null)
+        if [ ${#what[@]} -gt 0 ]; then
+            tar czf "$save/results-gpu.tar.gz" "${what[@]}" && echo "gpu/run.sh: packed ${what[*]} into $save/results-gpu.tar.gz"
+        else
+            echo "gpu/run.sh: nothing to pack (no results/gpu*/)"
+        fi
+        return $rc
+    }
+    trap pack EXIT
+fi
+set -- ${args[@]+"${args[@]}"}
 if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
 elif [ "$dry" = 1 ] && [ -x .venv/bin/python ]; then PY=.venv/bin/python
 else PY=python3; fi
@@ -44,4 +76,4 @@ if ! "$PY" -c "$IMPORTS" 2>/dev/null; then
 fi
 # the notebooks' kernels import minillama from this checkout (no install needed)
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-exec "$PY" -m minillama gpu-run "$@"
+"$PY" -m minillama gpu-run "$@"

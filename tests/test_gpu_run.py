@@ -126,8 +126,9 @@ def _notebook(path, code):
 def test_gpu_run_dry_run_records_what_it_ran_on(tmp_path, monkeypatch):
     """``gpu-run --dry-run`` over stand-in notebooks: each sees the dry-run gpu profile in its kernel,
     the run is recorded as a dry run (never as a GPU's), and REPORT.md says so."""
-    for var in (DRY_RUN_ENV, COMPILE_BACKEND_ENV, "MINILLAMA_RESULTS_DIR"):
-        monkeypatch.delenv(var, raising=False)
+    for var in (DRY_RUN_ENV, COMPILE_BACKEND_ENV, "MINILLAMA_RESULTS_DIR", "MINILLAMA_PROFILE"):
+        monkeypatch.setenv(var, "")  # restored after the test, which gpu_run sets
+        monkeypatch.delenv(var)
     monkeypatch.setenv("MINILLAMA_DATA", str(tmp_path / "data"))
     nbs, out = tmp_path / "notebooks", tmp_path / "results" / "gpu-dry-run"
     nbs.mkdir()
@@ -150,7 +151,8 @@ def test_the_budget_stops_a_long_cell_and_skips_the_notebooks_after_it(tmp_path,
     from minillama.course.reproduce import reproduce
 
     monkeypatch.setenv("MINILLAMA_PROFILE", "quick")
-    monkeypatch.delenv("MINILLAMA_RESULTS_DIR", raising=False)
+    monkeypatch.setenv("MINILLAMA_RESULTS_DIR", "")  # restored after the test, which reproduce sets
+    monkeypatch.delenv("MINILLAMA_RESULTS_DIR")
     nbs, out = tmp_path / "notebooks", tmp_path / "results" / "quick"
     nbs.mkdir()
     _notebook(nbs / "01_slow.ipynb", ["x = 1", "import time\ntime.sleep(120)"])
@@ -160,3 +162,22 @@ def test_the_budget_stops_a_long_cell_and_skips_the_notebooks_after_it(tmp_path,
     assert "past its" in run["failures"]["01_slow"] and run["wall_seconds"]["01_slow"] < 60
     assert run["failures"]["02_next"].startswith("not run: the wall-clock budget")
     assert run["budget_minutes"] == pytest.approx(8 / 60) and not out.exists()
+
+
+def test_training_mfu_is_notebook_03s_rate_over_the_measured_peak(tmp_path):
+    from minillama.course.gpu_run import add_training_mfu
+    from minillama.model import flops_per_token
+
+    gpu = PROFILES["gpu"]
+    summary = {"run": {"profile": "gpu", "device": {"gpu": "a GPU", "bf16_matmul_tflops": 400.0}},
+               "pretraining": {"model": gpu.model, "tokens_per_s": 300_000.0}, "fim": {"vocab_size": gpu.vocab_size}}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    mfu = add_training_mfu(tmp_path, gpu)
+    fpt = flops_per_token(ModelConfig.from_name(gpu.model, vocab_size=gpu.vocab_size), gpu.seq_len)
+    assert mfu["training_mfu"] == pytest.approx(300_000 * fpt / 400e12, abs=1e-4)
+    run = json.loads((tmp_path / "summary.json").read_text())["run"]
+    assert run["training_mfu"] == mfu["training_mfu"] and run["device"]["gpu"] == "a GPU"
+    assert f"MFU {mfu['training_mfu']:.1%}" in (tmp_path / "REPORT.md").read_text()
+    del summary["run"]["device"]["bf16_matmul_tflops"]  # a dry run measures no peak: no MFU
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    assert add_training_mfu(tmp_path, gpu) is None

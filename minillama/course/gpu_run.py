@@ -114,4 +114,39 @@ def gpu_run(dry_run: bool = False, budget_minutes: float = DEFAULT_BUDGET_MINUTE
     status = reproduce(out, only, notebooks_dir=notebooks_dir, budget_s=budget_minutes * 60,
                        extra_run={"device": device, "budget_minutes": budget_minutes, "dry_run": dry_run})
     print(f"gpu-run: {(time.time() - start) / 60:.1f} minutes in all (budget {budget_minutes:g})", flush=True)
+    folder = Path(out) if out else root / "results" / "gpu"
+    if status != 0:
+        folder = folder.with_name(f"{folder.name}.incomplete")
+    mfu = add_training_mfu(folder, profile)
+    if mfu is not None:
+        print(f"gpu-run: pretraining at {mfu['training_tflops']:.1f} TFLOP/s, MFU {mfu['training_mfu']:.1%} of the "
+              f"measured bf16 peak", flush=True)
     return status
+
+
+def add_training_mfu(folder: Path, profile) -> dict | None:
+    """Notebook 03's training rate as a share of the bf16 peak measured before the run (MFU), added to
+    ``summary.json``'s ``run`` and REPORT.md; None where either is missing (a dry run, a failed 03)."""
+    import json
+
+    from minillama.course.report import write_report
+    from minillama.model import ModelConfig, flops_per_token
+
+    path = Path(folder) / "summary.json"
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    run, pre = summary.get("run", {}), summary.get("pretraining", {})
+    peak = (run.get("device") or {}).get("bf16_matmul_tflops")
+    if not peak or not pre.get("tokens_per_s"):
+        return None
+    vocab = (summary.get("fim") or {}).get("vocab_size") or profile.vocab_size
+    fpt = flops_per_token(ModelConfig.from_name(pre.get("model", profile.model), vocab_size=vocab), profile.seq_len)
+    tflops = pre["tokens_per_s"] * fpt / 1e12
+    mfu = {"training_tflops": round(tflops, 2), "training_mfu": round(tflops / peak, 4),
+           "training_flops_per_token": fpt}
+    run.update(mfu)
+    summary["run"] = run
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_report(Path(folder))
+    return mfu

@@ -127,6 +127,9 @@ def write_report(out: Path) -> Path:
             lines += ["Device: " + ", ".join(f"{k} {v}" for k, v in run["device"].items())
                       + (f"; wall-clock budget {run['budget_minutes']:g} min" if run.get("budget_minutes") else "")
                       + ".", ""]
+            if run.get("training_mfu") is not None:
+                lines += [f"Pretraining (notebook 03's median step): {run['training_tflops']:.1f} TFLOP/s, MFU "
+                          f"{run['training_mfu']:.1%} of the bf16 matrix-product rate measured above.", ""]
         lines += ["| notebook | seconds |", "|---|---|"]
         lines += [f"| {name} | {secs} |" for name, secs in run.get("wall_seconds", {}).items()]
         full = run.get("full_run")
