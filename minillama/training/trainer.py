@@ -328,7 +328,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
         except Exception as e:  # noqa: BLE001 - the eager retry below raises a real error again
             if not compile_pending:
                 raise
-            compile_error = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}"
+            said = " ".join(line.strip() for line in str(e).splitlines() if line.strip())  # Dynamo: the cause is line 2
+            compile_error = f"{type(e).__name__}: {said[:300]}"
             warnings.warn(f"torch.compile (backend {compile_backend(cfg)}) failed at the first step, {compile_error}; "
                           f"training goes on uncompiled", RuntimeWarning, stacklevel=2)
             torch._dynamo.reset()
