@@ -8,7 +8,7 @@
 #    wheels in gpu/wheels/ (`make gpu-wheels` fetches them on a machine with network), with pip --no-index;
 # 2. `python -m minillama gpu-run`: checks the GPU (bf16, memory, torch, CUDA, its measured bf16 matmul
 #    rate), then runs the six notebooks of MINILLAMA_PROFILE=gpu headless under a wall-clock budget
-#    (--budget-minutes, default 9) and writes device, torch, CUDA and minutes into summary.json and REPORT.md.
+#    (--budget-minutes, default 8) and writes device, torch, CUDA and minutes into summary.json and REPORT.md.
 # --save-to DIR (for a machine whose files come back from one folder): the whole output is also written
 # to DIR/gpu-run.log, and at the end results/gpu*/ (complete or not) and the training logs are packed into
 # DIR/results-gpu.tar.gz, whatever the outcome. Other arguments go to gpu-run (--budget-minutes M,

@@ -553,12 +553,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "build the nbgrader course folder from notebooks/: config, source/, release/, gradebook")
     p.add_argument("--out", type=out_dir_arg, default=None, help="the course folder (default assignments/)")
 
+    from minillama.course.gpu_run import DEFAULT_BUDGET_MINUTES
+
     p = command("gpu-run", cmd_gpu_run,
                 "the gpu profile on one CUDA GPU: check the device, run the six notebooks headless under a "
                 "wall-clock budget -> results/gpu/ (bash gpu/run.sh installs what is missing first)")
     p.add_argument("--dry-run", action="store_true",
                    help="rehearse the same path on the CPU at the quick profile's sizes -> results/gpu-dry-run/")
-    p.add_argument("--budget-minutes", type=positive_float, default=9.0,
+    p.add_argument("--budget-minutes", type=positive_float, default=DEFAULT_BUDGET_MINUTES,
                    help="wall-clock budget of the notebooks: no cell runs past it, later notebooks are not started")
     p.add_argument("--out", type=out_dir_arg, default=None,
                    help="results folder (default results/gpu/, or results/gpu-dry-run/ with --dry-run)")
