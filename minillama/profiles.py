@@ -135,10 +135,11 @@ PROFILES = {
     # MEASURED so far on an H200 (bf16 autocast, this trainer): the code world's long model, 3.3M parameters,
     # 8,000 steps x 64 x 256 tokens in 151 s = 0.87M tokens/s, launch-bound. Everything else here is an
     # ESTIMATE until the first gpu run, whose REPORT.md times each notebook:
-    # - pretraining (notebook 03, on the GPU): `small` (64M; ~0.44 GFLOP per training token at 1,024) at
-    #   15-30 % of the ~790 TFLOP/s bf16 peak is ~0.27-0.54M tokens/s, so 300 x 32 x 1,024 = 9.8M tokens
-    #   is ~20-40 s per model, plus ~30-60 s of torch.compile for the first (the no-FIM run reuses the
-    #   compiled kernels' cache), ~2.5-3.5 min for the notebook with specialization and evaluation;
+    # - pretraining (notebook 03, on the GPU): `small` (64M; 0.40 GFLOP per training token at 1,024,
+    #   model.flops_per_token) at 15-30 % of the ~790 TFLOP/s bf16 peak is ~0.3-0.6M tokens/s, so
+    #   300 x 32 x 1,024 = 9.8M tokens is ~16-33 s per model, plus ~30-60 s of torch.compile for the
+    #   first (the no-FIM run reuses the compiled kernels' cache), ~2.5-3.5 min for the notebook with
+    #   specialization and evaluation (the stdlib is a few million tokens: 9.8M is ~2-3 epochs);
     # - notebooks 04-06 evaluate the shipped code-world models, which they load on the CPU (notebook 04's
     #   DEVICE = "cpu", codeworld.reference.load_reference): on the GPU machine they run on its 16 cores,
     #   so they keep the cpu profile's sizes (2 loaded cores: 04 281 s, 05 486 s, 06 320 s; estimated

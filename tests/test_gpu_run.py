@@ -181,3 +181,24 @@ def test_training_mfu_is_notebook_03s_rate_over_the_measured_peak(tmp_path):
     del summary["run"]["device"]["bf16_matmul_tflops"]  # a dry run measures no peak: no MFU
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     assert add_training_mfu(tmp_path, gpu) is None
+
+
+def test_the_device_check_names_the_gpu_and_refuses_one_without_bf16(monkeypatch):
+    """gpu-run's CUDA checks, run against a stand-in for torch.cuda (this machine has no GPU)."""
+    from types import SimpleNamespace
+
+    from minillama.course.gpu_run import bf16_matmul_tflops, device_report
+
+    props = SimpleNamespace(name="Stand-in H200", total_memory=141 * 2**30, major=9, minor=0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: props)
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    info = device_report(measure_peak=False)
+    assert info == {"gpu": "Stand-in H200", "gpu_memory_gib": 141.0, "gpu_count": 1, "torch": torch.__version__,
+                    "cuda": "13.0", "capability": "9.0"}
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    with pytest.raises(RuntimeError, match="does not compute in bf16"):
+        device_report(measure_peak=False)
+    assert bf16_matmul_tflops(n=64, repeats=2, device="cpu") > 0  # the peak's measurement, at a CPU's size
