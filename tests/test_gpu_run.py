@@ -202,3 +202,28 @@ def test_the_device_check_names_the_gpu_and_refuses_one_without_bf16(monkeypatch
     with pytest.raises(RuntimeError, match="does not compute in bf16"):
         device_report(measure_peak=False)
     assert bf16_matmul_tflops(n=64, repeats=2, device="cpu") > 0  # the peak's measurement, at a CPU's size
+
+
+def _run_sh(*args, env_extra=None, cwd=None):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHON": sys.executable, **(env_extra or {})}
+    env.pop(DRY_RUN_ENV, None)
+    return subprocess.run(["bash", str(root / "gpu" / "run.sh"), *args], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=cwd)
+
+
+@no_gpu
+@pytest.mark.slow  # imports torch and the notebook packages twice in fresh processes
+def test_run_sh_refuses_a_machine_without_a_gpu_and_names_the_dry_run():
+    out = _run_sh()
+    assert out.returncode == 2 and "--dry-run" in out.stderr
+
+
+def test_run_sh_says_where_the_wheels_come_from_when_packages_are_missing(tmp_path):
+    out = _run_sh(env_extra={"PYTHON": "false", "GPU_WHEELS_DIR": str(tmp_path / "none")})
+    assert out.returncode == 3 and "make gpu-wheels" in out.stderr
