@@ -36,7 +36,7 @@ if [ -n "$save" ]; then
         done
         # the training runs' own logs (metrics.jsonl, config.json), not their checkpoints
         while IFS= read -r f; do what+=("$f"); done < <(find data/artifacts/gpu data/gpu-dry-run/artifacts/gpu \
-            \( -name metrics.jsonl -o -name config.json \) 2>/dev/null)
+            \( -name metrics.jsonl -o -name config.json -o -name compile.json \) 2>/dev/null)
         if [ ${#what[@]} -gt 0 ]; then
             tar czf "$save/results-gpu.tar.gz" "${what[@]}" && echo "gpu/run.sh: packed ${what[*]} into $save/results-gpu.tar.gz"
         else

@@ -97,7 +97,7 @@ def test_the_dry_run_trains_through_compile_bf16_and_fused_adamw(dry_run, monkey
     np.testing.assert_allclose(losses[0], losses[1], rtol=0.05)
 
 
-def test_a_failing_compile_falls_back_to_eager_without_losing_a_step():
+def test_a_failing_compile_falls_back_to_eager_without_losing_a_step(tmp_path):
     """torch.compile fails at the first call (here a backend that raises, on a GPU machine a missing
     compiler): the run goes on uncompiled, says why, and computes exactly the uncompiled run."""
     from minillama.training.trainer import TrainConfig, train
@@ -108,10 +108,12 @@ def test_a_failing_compile_falls_back_to_eager_without_losing_a_step():
     base = dict(steps=3, batch_size=8, lr=1e-2, warmup=1, eval_interval=0, progress=False)
     torch._dynamo.reset()
     with pytest.warns(RuntimeWarning, match="training goes on uncompiled"):
-        fell_back = train(TrainConfig(**base, compile=True, compile_backend=broken_backend), ModelConfig(**MODEL),
-                          _counting())
+        fell_back = train(TrainConfig(**base, compile=True, compile_backend=broken_backend, out_dir=str(tmp_path)),
+                          ModelConfig(**MODEL), _counting())
     eager = train(TrainConfig(**base), ModelConfig(**MODEL), _counting())
     assert "no compiler here" in fell_back.compile_error
+    said = json.loads((tmp_path / "compile.json").read_text())  # beside the run's metrics, for gpu-run's record
+    assert said["compiled"] is False and "no compiler here" in said["error"]
     assert [h["loss"] for h in fell_back.history] == [h["loss"] for h in eager.history]
 
 

@@ -117,11 +117,32 @@ def gpu_run(dry_run: bool = False, budget_minutes: float = DEFAULT_BUDGET_MINUTE
     folder = Path(out) if out else root / "results" / "gpu"
     if status != 0:
         folder = folder.with_name(f"{folder.name}.incomplete")
+    compiled = compile_outcomes()
+    if compiled and (folder / "summary.json").is_file():
+        from minillama.course.results import record
+
+        os.environ["MINILLAMA_RESULTS_DIR"] = str(folder)
+        record("run", torch_compile=compiled)
+        print(f"gpu-run: torch.compile {compiled}", flush=True)
     mfu = add_training_mfu(folder, profile)
     if mfu is not None:
         print(f"gpu-run: pretraining at {mfu['training_tflops']:.1f} TFLOP/s, MFU {mfu['training_mfu']:.1%} of the "
               f"measured bf16 peak", flush=True)
     return status
+
+
+def compile_outcomes() -> dict:
+    """``{run: "compiled (backend)" | "fell back to eager: why"}`` for the gpu profile's training runs
+    that compiled (their ``compile.json``, written by the trainer)."""
+    import json
+
+    from minillama.paths import artifacts_dir
+
+    out = {}
+    for path in sorted(artifacts_dir("gpu").glob("*/compile.json")):
+        c = json.loads(path.read_text())
+        out[path.parent.name] = f"compiled ({c['backend']})" if c["compiled"] else f"fell back to eager: {c['error']}"
+    return out
 
 
 def add_training_mfu(folder: Path, profile) -> dict | None:

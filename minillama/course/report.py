@@ -127,6 +127,8 @@ def write_report(out: Path) -> Path:
             lines += ["Device: " + ", ".join(f"{k} {v}" for k, v in run["device"].items())
                       + (f"; wall-clock budget {run['budget_minutes']:g} min" if run.get("budget_minutes") else "")
                       + ".", ""]
+            if run.get("torch_compile"):
+                lines += ["torch.compile: " + ", ".join(f"{k} {v}" for k, v in run["torch_compile"].items()) + ".", ""]
             if run.get("training_mfu") is not None:
                 lines += [f"Pretraining (notebook 03's median step): {run['training_tflops']:.1f} TFLOP/s, MFU "
                           f"{run['training_mfu']:.1%} of the bf16 matrix-product rate measured above.", ""]

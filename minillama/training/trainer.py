@@ -128,7 +128,7 @@ def _autocast(cfg: TrainConfig):
     return nullcontext()
 
 
-def compile_backend(cfg: TrainConfig) -> str:
+def compile_backend(cfg: TrainConfig) -> str | Callable:
     return cfg.compile_backend or os.environ.get("MINILLAMA_COMPILE_BACKEND") or "inductor"
 
 
@@ -421,6 +421,10 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
             callback(step + 1, rec)
     if bar is not None:
         bar.close()
+    if cfg.compile and out_dir is not None and rank == 0:  # what torch.compile did, beside the run's metrics
+        (out_dir / "compile.json").write_text(json.dumps({"backend": str(compile_backend(cfg)),
+                                                          "compiled": compile_error is None,
+                                                          "error": compile_error}) + "\n")
     if fsdp:
         full = Transformer(model_cfg)
         full.load_state_dict(gather_full(model.state_dict()))
