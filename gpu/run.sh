@@ -15,6 +15,7 @@
 # --only 01 03, --out DIR). PYTHON picks the interpreter (default: .venv/bin/python for a dry run where
 # there is one, else python3).
 set -uo pipefail
+caller=$PWD
 cd "$(dirname "$0")/.."
 dry=0 save=""
 args=()
@@ -26,16 +27,17 @@ while [ $# -gt 0 ]; do
     args+=("$1"); shift
 done
 if [ -n "$save" ]; then
+    case "$save" in /*) ;; *) save="$caller/$save" ;; esac  # relative to where it was called from
     mkdir -p "$save" || exit 3
     exec > >(tee -a "$save/gpu-run.log") 2>&1
     pack() {
         local rc=$?
         local what=()
-        for d in results/gpu results/gpu.incomplete results/gpu-dry-run results/gpu-dry-run.incomplete; do
-            [ -d "$d" ] && what+=("$d")
-        done
-        # the training runs' own logs (metrics.jsonl, config.json), not their checkpoints
-        while IFS= read -r f; do what+=("$f"); done < <(find data/artifacts/gpu data/gpu-dry-run/artifacts/gpu \
+        local results=results/gpu artifacts=data/artifacts/gpu
+        [ "$dry" = 1 ] && results=results/gpu-dry-run artifacts=data/gpu-dry-run/artifacts/gpu
+        for d in "$results" "$results.incomplete"; do [ -d "$d" ] && what+=("$d"); done
+        # the training runs' own logs (metrics.jsonl, config.json, compile.json), not their checkpoints
+        while IFS= read -r f; do what+=("$f"); done < <(find "$artifacts" \
             \( -name metrics.jsonl -o -name config.json -o -name compile.json \) 2>/dev/null)
         if [ ${#what[@]} -gt 0 ]; then
             tar czf "$save/results-gpu.tar.gz" "${what[@]}" && echo "gpu/run.sh: packed ${what[*]} into $save/results-gpu.tar.gz"
