@@ -17,7 +17,7 @@ TORCH_INDEX ?= $(if $(HAS_GPU),,--extra-index-url=https://download.pytorch.org/w
 # an unreachable index (an offline machine with a local wheel mirror) costs seconds, not minutes of retries
 PIP_NET ?= --retries 1 --timeout 10
 
-.PHONY: help setup test test-fast reproduce lab lab-command bench bench-smoke student assignments grading-check clean
+.PHONY: help setup test test-fast reproduce lab lab-command bench bench-smoke student assignments grading-check gpu-wheels gpu-dry-run clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -31,6 +31,8 @@ help:  ## list the targets
 	@echo "  make assignments the nbgrader course folder assignments/ (source -> release, gradebook)"
 	@echo "  make grading-check  autograde all six assignments: reference answers full points, stubs zero"
 	@echo "  make student     students' copies of the notebooks (nbgrader's release) in student/"
+	@echo "  make gpu-wheels  fetch the wheels a GPU machine without network lacks -> gpu/wheels/ (for bash gpu/run.sh)"
+	@echo "  make gpu-dry-run the gpu profile's one command rehearsed on the CPU at tiny sizes -> results/gpu-dry-run/"
 	@echo "  make setup       only create .venv and install the project"
 	@echo "  make clean       remove caches and generated data (keeps .venv and results/)"
 
@@ -83,6 +85,12 @@ bench: setup  ## speed benchmarks (ratios against named baselines)
 
 bench-smoke: setup  ## every benchmark in seconds (tiny sizes): checks they run, measures nothing
 	for b in bench/bench_*.py; do echo "== $$b --smoke"; $(PY) $$b --smoke || exit 1; done
+
+gpu-wheels: setup  ## wheels for the GPU machine's Python 3.12 (what its image lacks) -> gpu/wheels/
+	bash gpu/wheels.sh
+
+gpu-dry-run: setup  ## bash gpu/run.sh --dry-run: the gpu profile's path on the CPU at tiny sizes
+	PYTHON=$(PY) bash gpu/run.sh --dry-run
 
 clean:  ## remove caches and generated data
 	rm -rf data/cache data/artifacts .pytest_cache .hypothesis

@@ -344,6 +344,15 @@ def cmd_reproduce(args) -> int:
     return reproduce(args.out, args.only)
 
 
+def cmd_gpu_run(args) -> int:
+    from minillama.course.gpu_run import gpu_run
+
+    try:
+        return gpu_run(dry_run=args.dry_run, budget_minutes=args.budget_minutes, out=args.out, only=args.only)
+    except RuntimeError as e:  # no usable GPU: say so, and what to run instead
+        raise CLIError(str(e)) from None
+
+
 def cmd_convert(args) -> int:
     import shutil
 
@@ -658,6 +667,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("assignments", cmd_assignments,
                 "build the nbgrader course folder from notebooks/: config, source/, release/, gradebook")
     p.add_argument("--out", type=out_dir_arg, default=None, help="the course folder (default assignments/)")
+
+    from minillama.course.gpu_run import DEFAULT_BUDGET_MINUTES
+
+    p = command("gpu-run", cmd_gpu_run,
+                "the gpu profile on one CUDA GPU: check the device, run the six notebooks headless under a "
+                "wall-clock budget -> results/gpu/ (bash gpu/run.sh installs what is missing first)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="rehearse the same path on the CPU at the quick profile's sizes -> results/gpu-dry-run/")
+    p.add_argument("--budget-minutes", type=positive_float, default=DEFAULT_BUDGET_MINUTES,
+                   help="wall-clock budget of the notebooks: no cell runs past it, later notebooks are not started")
+    p.add_argument("--out", type=out_dir_arg, default=None,
+                   help="results folder (default results/gpu/, or results/gpu-dry-run/ with --dry-run)")
+    p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 03")
 
     p = command("grading-check", cmd_grading_check,
                 "autograde every assignment with nbgrader: the reference answers must get full points, the stubs "

@@ -134,19 +134,26 @@ PROFILES = {
                    # 3 seeds × (filtered, unfiltered, oracle) fine-tunings of the coding model; lr and steps
                    # from a pilot of three settings on seed 0 (notebook 05 reports all three)
                    instruct=InstructSizes(sft_steps=100, lr=3e-4, n_heldout=150)),
+    # Sized for `bash gpu/run.sh` on one H100/H200: all six notebooks in <= 8 minutes, compilation included.
+    # MEASURED so far on an H200 (bf16 autocast, this trainer): the code world's long model, 3.3M parameters,
+    # 8,000 steps x 64 x 256 tokens in 151 s = 0.87M tokens/s, launch-bound. Everything else here is an
+    # ESTIMATE until the first gpu run, whose REPORT.md times each notebook:
+    # - pretraining (notebook 03, on the GPU): `small` (64M; 0.40 GFLOP per training token at 1,024,
+    #   model.flops_per_token) at 15-30 % of the ~790 TFLOP/s bf16 peak is ~0.3-0.6M tokens/s, so
+    #   300 x 32 x 1,024 = 9.8M tokens is ~16-33 s per model, plus ~30-60 s of torch.compile for the
+    #   first (the no-FIM run reuses the compiled kernels' cache), ~2.5-3.5 min for the notebook with
+    #   specialization and evaluation (the stdlib is a few million tokens: 9.8M is ~2-3 epochs);
+    # - notebooks 04-06 evaluate the shipped code-world models, which they load on the CPU (notebook 04's
+    #   DEVICE = "cpu", codeworld.reference.load_reference): on the GPU machine they run on its 16 cores,
+    #   so they keep the cpu profile's sizes (2 loaded cores: 04 281 s, 05 486 s, 06 320 s; estimated
+    #   ~1.5-2.5 min each there) until they move to the GPU; only the course models' part of notebook 06
+    #   runs on the GPU, at notebook 06's own sizes;
+    # - notebooks 01-02 (~1 min: the 8,192-piece tokenizer is trained on the whole stdlib on a fresh machine).
     "gpu": Profile("gpu", model="small", device="cuda", dtype="bfloat16", vocab_size=8192,
-                   max_corpus_files=None, seq_len=1024, batch_size=32, train_steps=500, compile=True,
-                   # 500 × 32 × 1024 = 16M tokens ≈ 4-5 epochs of the stdlib: more repeats overfit
-                   lr=1e-3, warmup=50, eval_interval=50, eval_batches=8, checkpoint_interval=100,
-                   long_context=LongContextSizes(ft_steps=300, ft_batch_size=8, ft_lr=1e-3 / 15, ft_warmup=30,
-                                                 eval_windows=16, retrieval_multiples=(1, 4, 8, 16),
-                                                 retrieval_positions=(0.0, 0.25, 0.5, 0.75, 1.0),
-                                                 retrieval_prompts=64, retrieval_prompts_longest=None,
-                                                 cost_lengths=(1024, 2048, 4096, 8192, 16384, 32768)),
-                   instruct=InstructSizes(n_questions=2000, sft_steps=600, batch_size=32, n_heldout=400,
-                                          n_seen=400, gen_batch=256),
-                   notebook=NotebookSizes(rope_max_distance=65_536, infill_tasks=200),
-                   codeworld=CodeWorldSizes(sampled_problems=150, single_line=500, multi_line=300)),
+                   max_corpus_files=None, seq_len=1024, batch_size=32, train_steps=300, compile=True,
+                   lr=1e-3, warmup=30, eval_interval=50, eval_batches=8, checkpoint_interval=150,
+                   instruct=InstructSizes(sft_steps=100, lr=3e-4, n_heldout=150),  # the cpu profile's (on the CPU)
+                   notebook=NotebookSizes(rope_max_distance=65_536, infill_tasks=200)),
 }
 
 
@@ -178,7 +185,12 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
     if name not in PROFILES:
         raise ValueError(f"{PROFILE_ENV}={name!r} is not a profile; choose one of {sorted(PROFILES)}")
     profile = PROFILES[name]
-    if profile.device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"profile {name!r} needs a CUDA GPU but torch sees none; "
-                           f"use {PROFILE_ENV}=cpu (or quick) on this machine")
+    if profile.device == "cuda":
+        from minillama.course.gpu_run import dry_run_profile, is_dry_run
+        if is_dry_run():  # MINILLAMA_GPU_DRY_RUN=1: its recipe on the CPU at tiny sizes (a rehearsal)
+            profile = dry_run_profile(profile)
+        elif not torch.cuda.is_available():
+            raise RuntimeError(f"profile {name!r} needs a CUDA GPU but torch sees none; use {PROFILE_ENV}=cpu "
+                               f"(or quick) on this machine, or rehearse the gpu profile's path at tiny sizes "
+                               f"on the CPU with MINILLAMA_GPU_DRY_RUN=1 (bash gpu/run.sh --dry-run)")
     return replace(profile, **overrides) if overrides else profile

@@ -143,18 +143,16 @@ def test_fused_adamw_takes_the_same_step():
 
 @pytest.mark.slow  # torch.compile builds C++ kernels: about a minute on a busy 2-core machine
 def test_gpu_training_path_runs_on_the_cpu(monkeypatch):
-    """bf16 autocast + torch.compile + fused AdamW, as the gpu profile trains, against float32."""
+    """bf16 autocast + torch.compile (inductor) + fused AdamW, as the gpu profile trains, against float32.
+    (tests/test_gpu_run.py runs the same path through the dry run's backend in seconds.)"""
     from minillama.training.trainer import TrainConfig, train
 
-    make_optimizer = schedule.make_optimizer
-
-    def fused_optimizer(*args, **kwargs):  # what train() gets on CUDA
-        return make_optimizer(*args, **kwargs, fused=True)
-
-    monkeypatch.setattr(schedule, "make_optimizer", fused_optimizer)
+    monkeypatch.delenv("MINILLAMA_COMPILE_BACKEND", raising=False)
     base = dict(steps=4, batch_size=8, lr=1e-2, warmup=1, eval_interval=0, progress=False)
     val = {"val": _counting(8)}
-    gpu_path = train(TrainConfig(**base, dtype="bfloat16", compile=True), ModelConfig(**MODEL), _counting(), val)
+    gpu_path = train(TrainConfig(**base, dtype="bfloat16", compile=True, fused_adamw=True), ModelConfig(**MODEL),
+                     _counting(), val)
+    assert gpu_path.compile_error is None  # inductor compiled it (no fallback to eager)
     fp32 = train(TrainConfig(**base), ModelConfig(**MODEL), _counting(), val)
     losses = [[h["loss"] for h in r.history if "loss" in h] for r in (gpu_path, fp32)]
     assert all(np.isfinite(losses[0])) and losses[0][-1] < losses[0][0]  # it learns

@@ -173,8 +173,20 @@ def write_report(out: Path) -> Path:
                   f"commit `{run.get('commit')}`."
                   + (f" Rerun on their own after the full run (their times are the rerun's, with what earlier "
                      f"notebooks had trained cached): {', '.join(rerun)}." if rerun else ""), "",
-                  "Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()) + ".", "",
-                  "| notebook | seconds |", "|---|---|"]
+                  "Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()) + ".", ""]
+        if run.get("dry_run"):  # gpu-run --dry-run: the gpu profile's code on a CPU, at tiny sizes
+            lines += ["**Dry run:** the gpu profile's code path (bf16 autocast, torch.compile, fused AdamW) on the "
+                      "CPU at the quick profile's sizes. It checks that the path runs; its numbers measure nothing.", ""]
+        elif run.get("device"):  # gpu-run: the device it checked and measured before the notebooks
+            lines += ["Device: " + ", ".join(f"{k} {v}" for k, v in run["device"].items())
+                      + (f"; wall-clock budget {run['budget_minutes']:g} min" if run.get("budget_minutes") else "")
+                      + ".", ""]
+            if run.get("torch_compile"):
+                lines += ["torch.compile: " + ", ".join(f"{k} {v}" for k, v in run["torch_compile"].items()) + ".", ""]
+            if run.get("training_mfu") is not None:
+                lines += [f"Pretraining (notebook 03's median step): {run['training_tflops']:.1f} TFLOP/s, MFU "
+                          f"{run['training_mfu']:.1%} of the bf16 matrix-product rate measured above.", ""]
+        lines += ["| notebook | seconds |", "|---|---|"]
         lines += [f"| {name} | {secs} |" for name, secs in run.get("wall_seconds", {}).items()]
         full = run.get("full_run")
         if rerun and full and full.get("wall_seconds"):

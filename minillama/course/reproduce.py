@@ -40,6 +40,7 @@ def machine_description() -> dict:
             "platform": platform.platform()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+        info["cuda"] = torch.version.cuda
     return info
 
 
@@ -59,6 +60,8 @@ def notebook_paths(notebooks_dir: Path) -> list[Path]:
 
 
 def run_notebook(path: Path, out_dir: Path, timeout: int | None = None) -> tuple[bool, float, str]:
+    """Execute ``path`` in a fresh kernel and save it under ``out_dir/notebooks``; ``timeout``:
+    seconds any one cell may run (None: no limit). ``(ok, seconds, error)``."""
     import nbformat
     from nbconvert.preprocessors import CellExecutionError, ExecutePreprocessor
 
@@ -69,6 +72,8 @@ def run_notebook(path: Path, out_dir: Path, timeout: int | None = None) -> tuple
         ep.preprocess(nb, {"metadata": {"path": str(path.parent)}})
     except CellExecutionError as e:
         ok, error = False, str(e).splitlines()[-1] if str(e) else "cell failed"
+    except TimeoutError:  # nbclient's CellTimeoutError: a cell ran past the budget
+        ok, error = False, f"a cell ran past its {timeout} s (the run's wall-clock budget)"
     finally:
         (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out_dir / "notebooks" / path.name)
@@ -85,9 +90,14 @@ def replace_dir(new: Path, final: Path) -> None:
 
 
 def reproduce(out: str | Path | None = None, only: list[str] | None = None,
-              notebooks_dir: str | Path | None = None) -> int:
+              notebooks_dir: str | Path | None = None, budget_s: float | None = None,
+              extra_run: dict | None = None) -> int:
     """Run the notebooks (all, or those whose names start with one of ``only``) for the profile
-    of ``$MINILLAMA_PROFILE`` and write ``out`` (default ``results/<profile>``) on success."""
+    of ``$MINILLAMA_PROFILE`` and write ``out`` (default ``results/<profile>``) on success.
+
+    ``budget_s``: a wall-clock budget for all notebooks; no cell runs past it, and a notebook
+    whose turn comes after it is not started (both count as failures). ``extra_run``: more
+    fields for ``summary.json``'s ``run`` section (``gpu-run`` adds the device it measured)."""
     from minillama.course.report import write_report
     from minillama.course.results import record
     from minillama.profiles import get_profile
@@ -112,10 +122,16 @@ def reproduce(out: str | Path | None = None, only: list[str] | None = None,
     # progress bars in a saved notebook: a few updates a minute, never one per step
     os.environ.setdefault("TQDM_MININTERVAL", "30")
     seconds, failures = {}, {}
+    deadline = None if budget_s is None else time.time() + budget_s
     try:
         for i, path in enumerate(paths, 1):
+            left = None if deadline is None else deadline - time.time()
+            if left is not None and left < 1:
+                failures[path.stem] = f"not run: the wall-clock budget of {budget_s / 60:.1f} min was spent"
+                print(f"[{i}/{len(paths)}] {path.name}: {failures[path.stem]}", flush=True)
+                continue
             print(f"[{i}/{len(paths)}] {path.name} (profile {profile.name}) ...", flush=True)
-            ok, secs, error = run_notebook(path, staging)
+            ok, secs, error = run_notebook(path, staging, timeout=None if left is None else int(left))
             seconds[path.stem] = round(secs, 1)
             print(f"    {'ok' if ok else 'FAILED: ' + error} in {secs:.0f} s", flush=True)
             if not ok:
@@ -135,7 +151,7 @@ def reproduce(out: str | Path | None = None, only: list[str] | None = None,
         record("run", profile=profile.name, wall_seconds_total=round(sum(all_seconds.values()), 1),
                wall_seconds=all_seconds, machine=machine_description(), commit=commit, failures=failures,
                notebooks=sorted(all_seconds), rerun=sorted(set(earlier_rerun) | {p.stem for p in paths}) if only else [],
-               full_run=full_run)
+               full_run=full_run, **(extra_run or {}))
         write_report(staging)
     except BaseException:
         _keep_incomplete(staging, final)

@@ -37,7 +37,9 @@ def train_config(profile=None, fim: bool = True, **overrides) -> TrainConfig:
     cfg = dict(steps=p.train_steps, batch_size=p.batch_size, grad_accum=p.grad_accum, lr=p.lr,
                warmup=p.warmup, eval_interval=p.eval_interval, eval_batches=p.eval_batches,
                checkpoint_interval=p.checkpoint_interval, out_dir=str(run_dir(p, fim)), seed=0,
-               device=p.device, dtype=p.dtype, compile=p.compile)
+               device=p.device, dtype=p.dtype, compile=p.compile,
+               # the gpu recipe (bf16 autocast + compile + fused AdamW) keeps its fused kernel in the CPU dry run
+               fused_adamw=True if p.dtype == "bfloat16" else None)
     cfg.update(overrides)
     return TrainConfig(**cfg)
 

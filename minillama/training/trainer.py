@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -58,6 +59,10 @@ class TrainConfig:
     device: str = "cpu"
     dtype: str = "float32"  # "bfloat16": autocast on the device (the gpu profile); parameters stay float32
     compile: bool = False
+    # torch.compile's backend; None: $MINILLAMA_COMPILE_BACKEND, else "inductor" (the gpu profile's CPU dry
+    # run uses "aot_eager": Dynamo and AOTAutograd as on a GPU, no CPU code generated)
+    compile_backend: str | Callable | None = None
+    fused_adamw: bool | None = None  # AdamW's fused kernel; None: on CUDA only (make_optimizer)
     progress: bool = True  # tqdm bar
     parallel: str = "ddp"  # with several ranks: "ddp" (a full copy each) or "fsdp" (sharded, FSDP2)
 
@@ -74,7 +79,7 @@ class TrainConfig:
     # fields that may differ between a run and its resumption (they don't change the maths;
     # ``steps`` does: the cosine schedule is laid out over it)
     RESUMABLE_CHANGES = ("eval_interval", "eval_batches", "checkpoint_interval", "out_dir",
-                         "device", "compile", "progress", "parallel")
+                         "device", "compile", "compile_backend", "fused_adamw", "progress", "parallel")
 
     def identity(self) -> dict:
         """The fields a resumed run must share with its checkpoint."""
@@ -121,6 +126,10 @@ def _autocast(cfg: TrainConfig):
     if cfg.dtype == "bfloat16":
         return torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16)
     return nullcontext()
+
+
+def compile_backend(cfg: TrainConfig) -> str | Callable:
+    return cfg.compile_backend or os.environ.get("MINILLAMA_COMPILE_BACKEND") or "inductor"
 
 
 def loss_fn(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -170,6 +179,7 @@ class TrainResult:
     model: Transformer
     history: list[dict]  # one dict per logged step (train) and per evaluation
     out_dir: Path | None
+    compile_error: str | None = None  # why torch.compile was given up (the run went on uncompiled)
 
 
 def _dist_info() -> tuple[int, int]:
@@ -270,7 +280,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
     if init_state is not None:
         model.load_state_dict({k: v.float() for k, v in init_state.items()})
     model = shard_model(model, cfg.device, world) if fsdp else model.to(cfg.device)
-    opt = schedule.make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas)  # after sharding: over the shards
+    opt = schedule.make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas,  # after sharding: over the shards
+                                  fused=cfg.fused_adamw)
     out_dir = Path(cfg.out_dir) if cfg.out_dir else None
     identity = {"train": cfg.identity(), "model": model_cfg.to_dict(), "tokenizer": tokenizer_hash,
                 "data": train_data.fingerprint, "code": training_code_key()}
@@ -300,9 +311,35 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
     if world > 1 and not fsdp:
         ids = [torch.cuda.current_device()] if cfg.device.startswith("cuda") else None
         train_model = ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    eager_model, compile_error = train_model, None
     if cfg.compile:
-        train_model = torch.compile(train_model)
+        train_model = torch.compile(train_model, backend=compile_backend(cfg))
+    compile_pending = cfg.compile  # until the first forward and backward have run compiled
     model.train()
+
+    def forward_backward(x, y):
+        """One micro-batch's loss and gradients. torch.compile compiles at the first call: if that
+        fails (no compiler, an unsupported op), the run goes on uncompiled rather than dying."""
+        nonlocal train_model, compile_pending, compile_error
+        try:
+            with _autocast(cfg):  # the forward only: backward runs outside autocast
+                loss = loss_fn(train_model, x, y) / cfg.grad_accum
+            loss.backward()
+        except Exception as e:  # noqa: BLE001 - the eager retry below raises a real error again
+            if not compile_pending:
+                raise
+            said = " ".join(line.strip() for line in str(e).splitlines() if line.strip())  # Dynamo: the cause is line 2
+            compile_error = f"{type(e).__name__}: {said[:300]}"
+            warnings.warn(f"torch.compile (backend {compile_backend(cfg)}) failed at the first step, {compile_error}; "
+                          f"training goes on uncompiled", RuntimeWarning, stacklevel=2)
+            torch._dynamo.reset()
+            opt.zero_grad(set_to_none=True)  # the first micro-batch of the run: no gradient is lost
+            train_model, compile_pending = eager_model, False
+            with _autocast(cfg):
+                loss = loss_fn(train_model, x, y) / cfg.grad_accum
+            loss.backward()
+        compile_pending = False
+        return loss
 
     def log(record: dict):
         history.append(record)
@@ -352,9 +389,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
             if fsdp:
                 model.set_requires_gradient_sync(micro == cfg.grad_accum - 1)
             with ddp.no_sync() if skip_sync else nullcontext():
-                with _autocast(cfg):  # the forward only: backward runs outside autocast
-                    loss = loss_fn(train_model, x, y) / cfg.grad_accum
-                loss.backward()
+                loss = forward_backward(x, y)
             loss_sum += loss.detach()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         if fsdp:  # a norm over shards (a DTensor), reduced over the ranks here
@@ -386,12 +421,16 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, train_data: PackedData,
             callback(step + 1, rec)
     if bar is not None:
         bar.close()
+    if cfg.compile and out_dir is not None and rank == 0:  # what torch.compile did, beside the run's metrics
+        (out_dir / "compile.json").write_text(json.dumps({"backend": str(compile_backend(cfg)),
+                                                          "compiled": compile_error is None,
+                                                          "error": compile_error}) + "\n")
     if fsdp:
         full = Transformer(model_cfg)
         full.load_state_dict(gather_full(model.state_dict()))
         model = full
     model.eval()
-    return TrainResult(model, history, out_dir)
+    return TrainResult(model, history, out_dir, compile_error)
 
 
 def _read_metrics(out_dir: Path) -> list[dict]:
