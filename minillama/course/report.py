@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from minillama.course.claims import CODEWORLD_CLAIMS, claim_tables, claims_table
+from minillama.course.claims import CODEWORLD_CLAIMS, claim_tables, claims_table, multiple_comparisons
 
 MAX_LIST = 12  # list items shown in a cell
 
@@ -140,6 +140,9 @@ def write_report(out: Path) -> Path:
                   "ran on it, the long-trained model of the long-context study. The rows above judge the "
                   "course's stdlib models on real code.", ""]
         lines += claims_table(summary, world) + [""]
+    note = multiple_comparisons(summary, real + world)
+    if note:
+        lines += [note, ""]
     for section, values in summary.items():
         if section != "run" and isinstance(values, dict):
             lines += section_lines(section, values)
