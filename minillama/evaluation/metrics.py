@@ -47,11 +47,12 @@ def naive_pass_at_k(n: int, c: int, k: int) -> float:
 
 # --- confidence intervals ---------------------------------------------------------------
 
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a pass rate of ``successes``/``n`` (sane at 0 and n)."""
+def wilson_interval(successes: int, n: int, confidence: float = 0.95, z: float | None = None) -> tuple[float, float]:
+    """Wilson score interval for a pass rate of ``successes``/``n`` (sane at 0 and n); ``z``, when
+    given, replaces the normal quantile of ``confidence`` (e.g. a textbook's rounded 1.96)."""
     if n == 0:
         return (0.0, 1.0)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2) if z is None else z
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
