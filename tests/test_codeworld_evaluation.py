@@ -53,7 +53,7 @@ def test_attempt_log_rows_read_back(tmp_path):
 
 
 def test_minieval_is_a_benchmark_of_the_cli():
-    from minillama.evaluation.benchmarks import BENCHMARKS, load_benchmark
+    from minillama.evaluation.registry import BENCHMARKS, load_benchmark
     assert {"minieval-instances", "minieval-compositions", "minieval-primitives", "minieval-handwritten"} <= set(BENCHMARKS)
     probs = load_benchmark("minieval-compositions", limit=5)
     assert len(probs) == 5 and probs == dict(list(cw.tier_problems("compositions", 5).items()))

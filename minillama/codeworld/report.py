@@ -101,7 +101,7 @@ def read_log(path: Path | None = None) -> list[dict]:
     ``primitives``; None where not measured), ``hand`` (solved of 30) and ``command``."""
     import re
     if path is None:
-        from .recipe import log_path
+        from .runs import log_path
         path = log_path()
     rows = []
     for line in Path(path).read_text().splitlines():
