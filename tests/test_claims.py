@@ -240,3 +240,22 @@ def test_long_context_claims_sit_with_the_model_they_were_measured_on():
     real, world = claim_tables({"long_context": {"model": "own"}})
     assert all(c in real and c not in world for c in LONG_CONTEXT_CLAIMS)
     assert claim_tables({})[0] == CLAIMS  # older summaries (no model recorded): real code, as measured then
+
+
+def test_lcft_is_judged_against_pi_in_its_better_configuration_and_says_when_it_only_degrades_less():
+    lc = long_context("lcft_theta_1e6", {1024: 1.0, 4096: 1.5})
+    rng = np.random.default_rng(3)
+    shared = np.asarray(lc["window_losses"]["lcft_theta_1e6"]["4096"]) - 1.5
+    lc["window_losses"]["pi"] = {"4096": (shared + 3.0 + rng.normal(0, 0.05, 24)).tolist()}
+    lc["window_losses"]["pi_rescaled"] = {"4096": (shared + 1.45 + rng.normal(0, 0.05, 24)).tolist()}
+    lc["ppl_at_16x"] = {"lcft_theta_1e6": float(np.exp(1.5)), "pi": float(np.exp(3.0)), "pi_rescaled": float(np.exp(1.45))}
+    s = {"long_context": lc}
+    assert judge("θ = 10⁶ LCFT extrapolates", s).startswith(HOLDS)  # against PI ×4 as fine-tuned
+    lc["best_configuration_at_16x"] = {"pi": "pi_rescaled"}
+    assert judge("θ = 10⁶ LCFT extrapolates", s) == FAILS  # PI rescaled to 16L is better at 16×
+    lc["best_configuration_at_16x"] = {"pi": "pi"}
+    verdict = judge("θ = 10⁶ LCFT extrapolates", s)
+    assert verdict.startswith(HOLDS) and "degrades less" in verdict  # its own perplexity rises 1.0 → 1.5
+    lc["window_losses"]["lcft_theta_1e6"]["4096"] = lc["window_losses"]["lcft_theta_1e6"]["1024"]  # flat
+    lc["window_losses"]["pi"] = {"4096": (np.asarray(lc["window_losses"]["pi"]["4096"]) - 0.5).tolist()}
+    assert judge("θ = 10⁶ LCFT extrapolates", s) == HOLDS

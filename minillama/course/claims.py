@@ -131,26 +131,45 @@ def _ppl_at(s, key: str, T: int | None):
     return ((_get(s, "long_context", "ppl_by_context") or {}).get(key) or {}).get(str(T))
 
 
+def _lcft_rises(s) -> bool:
+    """LCFT θ = 10⁶'s own perplexity rises from the fine-tuning length to 16× (paired), when recorded."""
+    from minillama.evaluation.metrics import INFERIOR, superiority
+
+    F, L = _get(s, "long_context", "finetune_len"), _get(s, "long_context", "pretrain_len")
+    t = _context_change(s, "lcft_theta_1e6", 16 * L, "lcft_theta_1e6", F) if F and L else None
+    if t is not None:
+        return superiority(t["ci95"]) == INFERIOR
+    return _get(s, "long_context", "ppl_past_finetuning") == "higher"
+
+
 def _lcft_vs(other: str):
     def judge(s):
         ppl = _get(s, "long_context", "ppl_at_16x") or {}
-        verdict = (_get(s, "long_context", "lcft_theta_1e6_vs") or {}).get(other)
-        if "lcft_theta_1e6" not in ppl or other not in ppl:
+        # PI and YaRN in their best configuration at 16× (as fine-tuned, or rescaled to 16L), when recorded
+        other_key = (_get(s, "long_context", "best_configuration_at_16x") or {}).get(other, other)
+        verdict = (_get(s, "long_context", "lcft_theta_1e6_vs") or {}).get(other_key)
+        if "lcft_theta_1e6" not in ppl or other_key not in ppl:
             return "—", NOT_MEASURED
-        ours = f"{ppl['lcft_theta_1e6']:.2f} vs {ppl[other]:.2f}"
+        ours = f"{ppl['lcft_theta_1e6']:.2f} vs {ppl[other_key]:.2f}" + (
+            f" ({other_key}, the better configuration at 16×)" if other_key != other else "")
         L = _get(s, "long_context", "pretrain_len")
-        t = _context_change(s, "lcft_theta_1e6", 16 * L, other, 16 * L) if L else None
+        t = _context_change(s, "lcft_theta_1e6", 16 * L, other_key, 16 * L) if L else None
         if t is not None:  # paired t interval over windows, when the per-window losses are recorded
             from minillama.evaluation.metrics import INFERIOR, SUPERIOR, superiority
 
             v = superiority(t["ci95"])
-            return (ours + f" ({_t_words(t)})",
-                    HOLDS if v == SUPERIOR else FAILS if v == INFERIOR else INCONCLUSIVE_INTERVAL)
-        ours += f" (paired: {verdict})" if verdict else ""
-        if verdict == "indistinguishable":
-            return ours, "inconclusive (paired difference within 2 s.e.)"
-        better = verdict == "lower" if verdict else ppl["lcft_theta_1e6"] < ppl[other]
-        return ours, HOLDS if better else FAILS
+            ours += f" ({_t_words(t)})"
+            better = v == SUPERIOR
+            result = HOLDS if better else FAILS if v == INFERIOR else INCONCLUSIVE_INTERVAL
+        else:
+            ours += f" (paired: {verdict})" if verdict else ""
+            if verdict == "indistinguishable":
+                return ours, "inconclusive (paired difference within 2 s.e.)"
+            better = verdict == "lower" if verdict else ppl["lcft_theta_1e6"] < ppl[other_key]
+            result = HOLDS if better else FAILS
+        if better and _lcft_rises(s):  # "extrapolates" only where perplexity does not rise
+            result += " (it degrades less; it does not extrapolate: its perplexity rises past the fine-tuning length)"
+        return ours, result
     return judge
 
 
@@ -352,7 +371,10 @@ def _sandbox(s):
 
 
 PAIRED_T = ("paired over the same evaluation windows, 95 % t interval when the per-window losses are recorded "
-            "(a handful of windows: ±2 s.e. would be too narrow), else the notebook's ±2 s.e. verdict")
+            "(a handful of windows: ±2 s.e. would be too narrow), else the notebook's ±2 s.e. verdict; PI and YaRN "
+            "in their better configuration at 16× (fine-tuned ×4, or the same weights rescaled to 16L) when "
+            "recorded; \"extrapolates\" only if LCFT's own perplexity does not rise past the fine-tuning length, "
+            "else it \"degrades less\"")
 NON_INFERIORITY = (f"a non-inferiority test, because the claim is \"at least as well\": the 95 % interval of the paired "
                    f"difference SPM − PSM (the same tasks in both layouts) has its lower end above "
                    f"−{100 * SPM_MARGIN:.0f} points (a margin fixed in advance, below the paper's own 6.3-point gap); "
