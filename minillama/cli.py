@@ -422,7 +422,7 @@ def cmd_generate(args) -> int:
 def cmd_evaluate(args) -> int:
     import torch
 
-    from minillama.evaluation.benchmarks import BENCHMARKS, load_benchmark
+    from minillama.evaluation.registry import BENCHMARKS, load_benchmark
     from minillama.evaluation.harness import run_benchmark
     from minillama.sampling import text_sampler
 
@@ -518,7 +518,7 @@ def cmd_grading_check(args) -> int:
 
 # --- the parser --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from minillama.evaluation.benchmarks import BENCHMARKS
+    from minillama.evaluation.registry import BENCHMARKS
 
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="python -m minillama", description=__doc__.splitlines()[0],

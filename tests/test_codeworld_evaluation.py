@@ -50,10 +50,11 @@ def test_attempt_log_rows_read_back(tmp_path):
     assert (r["params"], r["tokens"], r["instances"], r["compositions"], r["primitives"], r["hand"]) == \
         (3.3, 10 * 4 * 33, 26.0, 8.0, None, 4)
     assert r["command"] == result["command"]
+    assert r["psm"] == (10.0, 70.0) and r["spm"] is None  # single-line pass@1 % and EOT %; SPM not measured
 
 
 def test_minieval_is_a_benchmark_of_the_cli():
-    from minillama.evaluation.benchmarks import BENCHMARKS, load_benchmark
+    from minillama.evaluation.registry import BENCHMARKS, load_benchmark
     assert {"minieval-instances", "minieval-compositions", "minieval-primitives", "minieval-handwritten"} <= set(BENCHMARKS)
     probs = load_benchmark("minieval-compositions", limit=5)
     assert len(probs) == 5 and probs == dict(list(cw.tier_problems("compositions", 5).items()))

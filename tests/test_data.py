@@ -40,6 +40,33 @@ def test_directory_filters_and_dedup(tmp_path):
     assert "pkg/tests/test_a.py" in [d.path for d in with_tests.documents]
 
 
+def test_generated_tables_and_data_modules_are_left_out(tmp_path):
+    from minillama.data.corpus import is_data_table
+
+    codec = "decoding_table = (\n" + "".join(f"    '\\x{i:02x}'     #  0x{i:02X} -> LATIN CAPITAL LETTER {i}\n"
+                                              for i in range(256)) + ")\n"
+    entities = "html5 = {\n" + "".join(f"    'name{i};': '\\u{i:04x}',\n" for i in range(300)) + "}\n"
+    code = "".join(f"def f{i}(x):\n    y = x + {i}\n    return y * 2\n\n" for i in range(100))
+    short_table = "T = {\n" + "".join(f"    {i}: 'v{i}',\n" for i in range(50)) + "}\n"
+    assert is_data_table(codec) and is_data_table(entities)
+    assert not is_data_table(code) and not is_data_table(short_table)  # code; a table too short to matter
+    mixed = code + "ALIASES = {\n" + "".join(f"    'a{i}': 'b{i}',\n" for i in range(150)) + "}\n"
+    assert not is_data_table(mixed)  # a table inside code (like locale.py's) stays
+    _write(tmp_path, "enc/cp1.py", codec)
+    _write(tmp_path, "html/entities.py", entities)
+    _write(tmp_path, "pkg/code.py", code)
+    assert [d.path for d in load_corpus(tmp_path).documents] == ["pkg/code.py"]
+    from minillama.data.corpus import load_directory
+    assert len(load_directory(tmp_path, skip_tables=False)) == 3
+
+
+def test_the_stdlib_corpus_holds_no_codec_table():
+    corpus = get_corpus("cpu")
+    assert not any("LATIN CAPITAL LETTER A WITH GRAVE" in d.text for d in corpus.documents)
+    assert not any("gencodec.py" in d.text[:1000] for d in corpus.documents)  # CPython's generated codecs
+    assert any(d.path == "locale.py" for d in corpus.documents)  # code holding a table stays
+
+
 def test_jsonl_source_and_errors(tmp_path):
     src = tmp_path / "code.jsonl"
     src.write_text(json.dumps({"text": "print(1)\n", "path": "p.py"}) + "\n\n"

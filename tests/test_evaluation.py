@@ -118,3 +118,60 @@ def test_paired_ratio_interval_resamples_pairs():
     assert all(map(lambda x: x != x, paired_ratio_interval([0, 0], [1, 1])))  # nothing solved before: nan
     with pytest.raises(ValueError, match="pair item by item"):
         paired_ratio_interval([1, 0], [1])
+
+
+# --- paired intervals and the verdicts they support ----------------------------------------------
+
+def test_t_quantile_matches_the_tables():
+    from minillama.evaluation.metrics import t_quantile
+
+    for df, want in ((1, 12.706), (5, 2.571), (23, 2.069), (1000, 1.962)):
+        assert t_quantile(0.975, df) == pytest.approx(want, abs=1e-3)
+    assert t_quantile(0.95, 10) == pytest.approx(1.812, abs=1e-3)
+    with pytest.raises(ValueError):
+        t_quantile(0.3, 5)
+
+
+def test_paired_t_interval_is_wider_than_two_standard_errors_for_few_windows():
+    from minillama.evaluation.metrics import paired_t_interval
+
+    a, b = [1.0, 1.2, 0.9, 1.1, 1.3, 1.0], [0.8, 1.1, 0.8, 0.9, 1.0, 0.9]
+    t = paired_t_interval(a, b)
+    d = np.subtract(a, b)
+    assert t["diff"] == pytest.approx(d.mean()) and t["n"] == 6
+    half = (t["ci95"][1] - t["ci95"][0]) / 2
+    assert half == pytest.approx(2.571 * d.std(ddof=1) / np.sqrt(6), rel=1e-3) and half > 2 * t["se"]
+    with pytest.raises(ValueError, match="at least 2"):
+        paired_t_interval([1.0], [0.0])
+
+
+def test_paired_bootstrap_uses_the_pairing_and_the_weights():
+    from minillama.evaluation.metrics import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    shared = rng.normal(3.0, 1.0, 300)  # items differ far more than the systems do
+    a, b = shared + 0.05 + rng.normal(0, 0.02, 300), shared
+    r = paired_bootstrap(a, b)
+    assert 0.04 < r["ci95"][0] < r["diff"] < r["ci95"][1] < 0.06  # paired: the 1.0 spread of items cancels
+    unpaired_half = 1.96 * np.sqrt(a.var() / 300 + b.var() / 300)
+    assert (r["ci95"][1] - r["ci95"][0]) / 2 < unpaired_half / 5
+    w = np.r_[np.ones(150), np.full(150, 9.0)]  # the weighted mean follows the heavy items
+    a2 = np.r_[np.full(150, 1.0), np.full(150, 0.0)]
+    assert paired_bootstrap(a2, np.zeros(300), w)["diff"] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="same"):
+        paired_bootstrap([1.0, 2.0], [1.0])
+
+
+def test_superiority_non_inferiority_and_the_floor():
+    from minillama.evaluation.metrics import (INFERIOR, NON_INFERIOR, SUPERIOR, UNDECIDED, at_the_floor,
+                                              non_inferiority, superiority)
+
+    assert superiority((0.01, 0.2)) == SUPERIOR and superiority((-0.2, -0.01)) == INFERIOR
+    assert superiority((-0.01, 0.2)) == UNDECIDED
+    assert non_inferiority((-0.04, 0.04), 0.05) == NON_INFERIOR  # could be 4 points worse: within 5
+    assert non_inferiority((-0.064, 0.064), 0.05) == UNDECIDED  # could be 6.4 points worse
+    assert non_inferiority((-0.2, -0.06), 0.05) == INFERIOR
+    with pytest.raises(ValueError):
+        non_inferiority((0.0, 0.1), 0.0)
+    assert at_the_floor(1, 2) and at_the_floor(0, 0) and at_the_floor(5, 0)  # 5 discordant: p = 0.0625
+    assert not at_the_floor(6, 0) and not at_the_floor(4, 11)  # 6 all one way: p = 0.031

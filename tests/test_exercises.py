@@ -414,7 +414,10 @@ MISTAKES = [  # (check, extra arguments, answer, status, a phrase of the why)
     (instruct.check_disjoint_95, (), lambda b, t: b[0] != t[0], WRONG, "overlapping"),
     (evaluation.check_pass_at_k, (), lambda n, c, k: 1 - (1 - c / n) ** k, WRONG, "plug-in"),
     (evaluation.check_pass_at_k, (), lambda n, c, k: 1 - math.comb(n - c, k) / math.comb(n, k), RIGHT, ""),
-    (evaluation.check_wilson, (), lambda s, n: _wilson(s, n, 1.96), CLOSE, "1.959964"),
+    (evaluation.check_wilson, (), lambda s, n: _wilson(s, n, 1.96), RIGHT, ""),  # the textbook's z: right
+    (evaluation.check_wilson, (), lambda s, n: _wilson(s, n, 1.964), RIGHT, ""),  # still rounds to 1.96
+    (evaluation.check_wilson, (), lambda s, n: _wilson(s, n, 1.966), WRONG, "expected"),  # just past the rounding
+    (evaluation.check_wilson, (), lambda s, n: _wilson(s, n, 1.645), WRONG, "expected"),  # a 90 % interval
     (evaluation.check_wilson, (), lambda s, n: (max(0, s / n - 1.96 * math.sqrt(s / n * (1 - s / n) / n)),
                                                 min(1, s / n + 1.96 * math.sqrt(s / n * (1 - s / n) / n))), WRONG,
      "Wald"),

@@ -227,3 +227,31 @@ def test_middle_loss_scores_the_same_middle_tokens_in_both_orders():
     assert both == pytest.approx(sum(w * v for w, v in zip(weights, one_by_one)) / sum(weights), rel=1e-5)
     with pytest.raises(ValueError, match="order must be"):
         middle_loss(model, tok, examples, "spm")
+
+
+def test_per_middle_and_per_row_losses_pool_to_the_reported_means():
+    """The per-item losses kept for paired intervals give back the pooled numbers of the notebook:
+    middles weighted by their tokens, rows by plain mean (every row has the same targets)."""
+    import numpy as np
+
+    from minillama.data.pipeline import PackedData
+    from minillama.model import ModelConfig, Transformer
+    from minillama.training.pretrain import middle_loss, middle_losses, psm_middles, row_losses
+    from minillama.training.trainer import validation_loss
+
+    tok = tiny_tokenizer()
+    row = [tok.bos_id]
+    for p, m, s in [("def f(x):\n    ret", "urn x", " + 1\n"), ("a = 1\n", "b = 2\nb += 1\n", "c = 3\n")]:
+        row += psm_tokens(tok, p, m, s) + [tok.eos_id, tok.bos_id]
+    examples = psm_middles(PackedData(np.array([row])), tok)
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=tok.vocab_size, dim=32, n_layers=1, n_heads=2, max_seq_len=128))
+    per = middle_losses(model, tok, examples, "fim", batch_size=2)
+    assert per["tokens"] == [len(m) for _, m, _ in examples] and per["tokens"][0] != per["tokens"][1]
+    assert per["loss"][1] == pytest.approx(middle_loss(model, tok, examples[1:], "fim"), rel=1e-5)
+    assert middle_loss(model, tok, examples, "fim") == pytest.approx(
+        np.average(per["loss"], weights=per["tokens"]), rel=1e-6)
+    rows = PackedData(np.array([(row * 3)[i: i + 17] for i in (0, 11, 23)]))  # 3 rows of 16 targets
+    per_row = row_losses(model, rows, batch_size=2)
+    assert len(per_row) == 3 and len(set(per_row)) == 3
+    assert np.mean(per_row) == pytest.approx(validation_loss(model, rows, 2), rel=1e-5)

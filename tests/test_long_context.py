@@ -94,8 +94,35 @@ def test_theta_and_scaling_change_the_rope_tables_but_not_the_weights(model):
 
 def test_method_table():
     assert {"lcft_theta_1e6", "lcft_theta_1e4", "pi", "yarn", "base_theta_1e4", "no_ft_theta_1e6", "no_ft_pi",
-            "no_ft_yarn"} == set(METHODS)
+            "no_ft_yarn", "pi_rescaled", "yarn_rescaled"} == set(METHODS)
     assert METHODS["lcft_theta_1e6"].theta == 1e6 and METHODS["lcft_theta_1e6"].finetune
+    from minillama.long_context import FINETUNED
+    assert "pi_rescaled" not in FINETUNED and METHODS["pi_rescaled"].weights_of == "pi"  # no run of its own
+
+
+def test_rescaled_pi_shares_the_fine_tuned_weights_and_scales_to_the_longest_length(tmp_path, monkeypatch, model):
+    """PI and YaRN fine-tuned ×factor are also evaluated with the scale set to max_multiple: the same
+    weights, a different RoPE table, so each method is judged in its best configuration at T_max."""
+    from dataclasses import replace as dc_replace
+
+    import importlib
+
+    from minillama.profiles import get_profile
+
+    ft = importlib.import_module("minillama.long_context.finetune")  # the package re-exports a function of that name
+
+    monkeypatch.setattr(ft, "artifacts_dir", lambda name: tmp_path)
+    settings = dc_replace(get_profile("quick").long_context, ft_steps=1, ft_batch_size=1, max_multiple=8, factor=2)
+    stream = torch.randint(0, 64, (400,))
+    models, info = ft.all_models(model, lambda: stream, 8, settings, "quick", log=None)
+    pi, rescaled = models["pi"], models["pi_rescaled"]
+    assert pi.cfg.rope_scaling.factor == 2 and rescaled.cfg.rope_scaling.factor == 8
+    for (name, p), (_, q) in zip(pi.state_dict().items(), rescaled.state_dict().items()):
+        assert torch.equal(p, q), name
+    assert models["yarn_rescaled"].cfg.rope_scaling.factor == 8 and info["pi_rescaled"]["rescaled_to"] == 8
+    x = torch.randint(0, 64, (1, 40))
+    with torch.no_grad():
+        assert not torch.allclose(pi(x), rescaled(x))
 
 
 def test_finetune_reduces_loss_on_a_toy():
@@ -186,6 +213,11 @@ def test_paired_difference_separates_signal_from_noise():
     noise = torch.randn(8, generator=g)
     assert lc_paired(a, a + noise - noise.mean())["verdict"] == "indistinguishable"
     assert lc_paired(a, a + 0.5)["ppl_ratio"] == pytest.approx(math.exp(-0.5), rel=1e-5)
+    # 4 windows, mean 2.6 standard errors below 0: beyond ±2 s.e., inside the t interval (t₃ = 3.18)
+    d = torch.tensor([-1.0, -0.2, -0.6, -0.2])
+    r = lc_paired(a[:4] + d, a[:4])
+    assert r["verdict"] == "indistinguishable" and abs(r["loss_diff"]) > 2 * r["se"]
+    assert r["ci95"][0] < 0 < r["ci95"][1]
 
 
 def test_context_sweep_scores_the_same_targets_with_more_context(model, windows):

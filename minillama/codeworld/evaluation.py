@@ -29,16 +29,9 @@ from minillama.evaluation.metrics import (bootstrap_interval, estimate_pass_at_k
                                         wilson_interval)
 from minillama.sampling import text_sampler
 
-from . import handwritten
-from .minieval import infilling, problems
+from .minieval import infilling, problems, tier_problems  # noqa: F401 (tier_problems re-exported)
 
 MAX_NEW_TOKENS = 192  # the longest canonical body of MiniEval is ~120 tokens
-
-
-def tier_problems(tier: str, n: int = 150, seed: int = 0) -> dict[str, dict]:
-    """MiniEval problems of ``tier`` (``instances``, ``compositions``, ``primitives``; ``seed``
-    picks the set), or all 30 ``handwritten`` problems no generator wrote."""
-    return handwritten.problems() if tier == "handwritten" else problems(tier, n, seed)
 
 
 def failure_kind(result: str) -> str:

@@ -149,6 +149,14 @@ def problems(tier: str, n: int = 150, seed: int = 0) -> dict[str, dict]:
     return {k: dict(v) for k, v in _problems(tier, n, seed)}
 
 
+def tier_problems(tier: str, n: int = 150, seed: int = 0) -> dict[str, dict]:
+    """MiniEval problems of ``tier`` (``instances``, ``compositions``, ``primitives``; ``seed``
+    picks the set), or all 30 ``handwritten`` problems no generator wrote."""
+    from . import handwritten
+
+    return handwritten.problems() if tier == "handwritten" else problems(tier, n, seed)
+
+
 def infilling(kind: str, tier: str, n: int = 150, seed: int = 0) -> dict[str, dict]:
     """Single-line or multi-line infilling tasks built from a tier's problems exactly as
     HumanEval-Infilling is built from HumanEval (every non-blank line / every block of lines

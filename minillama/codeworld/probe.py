@@ -234,7 +234,7 @@ def main(argv=None) -> int:
 
     from minillama.training.trainer import load_model
 
-    from .recipe import cache_dir, run_tokenizer
+    from .runs import cache_dir, run_tokenizer
     for name in (argv if argv is not None else sys.argv[1:]):
         run = cache_dir() / "runs" / name
         model, tok = load_model(run), run_tokenizer(run)

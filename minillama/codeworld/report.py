@@ -95,13 +95,21 @@ def log_row(result: dict, path: Path) -> None:
     path.write_text(text.replace(marker, row.rstrip("\n") + "\n" + marker) if marker in text else text + row)
 
 
+def _infill_cell(cell: str) -> tuple[float, float] | None:
+    """``"50.5 (100)"`` -> ``(50.5, 100.0)``: single-line pass@1 % and EOT stop % of a log row."""
+    import re
+    m = re.match(r"([\d.]+) \(([\d.]+)\)", cell)
+    return (float(m[1]), float(m[2])) if m else None
+
+
 def read_log(path: Path | None = None) -> list[dict]:
     """The attempt log's rows as dicts: ``name``, ``settings``, ``params`` (millions), ``tokens``
     (steps × batch × (seq_len + 1)), pass@1 in % per evaluation (``instances``, ``compositions``,
-    ``primitives``; None where not measured), ``hand`` (solved of 30) and ``command``."""
+    ``primitives``; None where not measured), ``hand`` (solved of 30), single-line infilling
+    ``psm`` and ``spm`` as ``(pass@1 %, EOT stop %)`` (None where not measured) and ``command``."""
     import re
     if path is None:
-        from .recipe import log_path
+        from .runs import log_path
         path = log_path()
     rows = []
     for line in Path(path).read_text().splitlines():
@@ -114,5 +122,6 @@ def read_log(path: Path | None = None) -> list[dict]:
                      "tokens": int(steps[1]) * int(steps[2]) * (int(steps[3]) + 1) if steps else None,
                      "instances": num(cells[3]), "compositions": num(cells[4]), "primitives": num(cells[5]),
                      "hand": int(cells[6].split("/")[0]) if cells[6][0].isdigit() else None,
+                     "psm": _infill_cell(cells[7]), "spm": _infill_cell(cells[8]),
                      "command": cells[-1].strip("`")})
     return rows

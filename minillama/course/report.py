@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from minillama.course.claims import CODEWORLD_CLAIMS, claim_tables, claims_table
+from minillama.course.claims import CODEWORLD_CLAIMS, claim_tables, claims_table, multiple_comparisons
 
 MAX_LIST = 12  # list items shown in a cell
 
@@ -210,6 +210,9 @@ def write_report(out: Path) -> Path:
                   "course's stdlib models on real code.", ""]
         lines += claims_table(summary, world) + [""]
         lines += claim_figure_lines(world, "world", figures, placed)
+    note = multiple_comparisons(summary, real + world)
+    if note:
+        lines += [note, ""]
     rest = {}  # section -> the plots no claim shows
     for stem in sorted(figures - set(placed)):
         rest.setdefault(figure_section(stem), []).append(stem)

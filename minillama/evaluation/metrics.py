@@ -47,11 +47,12 @@ def naive_pass_at_k(n: int, c: int, k: int) -> float:
 
 # --- confidence intervals ---------------------------------------------------------------
 
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a pass rate of ``successes``/``n`` (sane at 0 and n)."""
+def wilson_interval(successes: int, n: int, confidence: float = 0.95, z: float | None = None) -> tuple[float, float]:
+    """Wilson score interval for a pass rate of ``successes``/``n`` (sane at 0 and n); ``z``, when
+    given, replaces the normal quantile of ``confidence`` (e.g. a textbook's rounded 1.96)."""
     if n == 0:
         return (0.0, 1.0)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2) if z is None else z
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
@@ -132,3 +133,87 @@ def binomial_tail(k: int, n: int, p: float) -> float:
     if not 0 <= k <= n:
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
     return min(1.0, sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1)))
+
+
+# --- intervals of paired differences, and the verdicts they support --------------------------
+
+def t_quantile(q: float, df: int) -> float:
+    """The ``q`` quantile of Student's t with ``df`` degrees of freedom (no scipy here): the
+    density is integrated with Simpson's rule and the cdf inverted by bisection, to ~1e-6."""
+    if not 0.5 <= q < 1 or df < 1:
+        raise ValueError(f"need 0.5 <= q < 1 and df >= 1, got q={q}, df={df}")
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+
+    def cdf(t: float, steps: int = 2000) -> float:  # 0.5 + the integral of the density from 0 to t
+        x = np.linspace(0.0, t, steps + 1)
+        f = np.exp(log_c - (df + 1) / 2 * np.log1p(x * x / df))
+        simpson = np.where(np.arange(steps + 1) % 2 == 1, 4.0, 2.0)
+        simpson[0] = simpson[-1] = 1.0
+        return 0.5 + float((simpson * f).sum()) * t / steps / 3
+
+    lo, hi = 0.0, 1.0
+    while cdf(hi) < q:
+        lo, hi = hi, 2 * hi
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cdf(mid) < q else (lo, mid)
+    return (lo + hi) / 2
+
+
+def paired_t_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> dict:
+    """Mean of the per-item differences ``a - b`` (the same items scored twice, e.g. evaluation
+    windows) with its t interval: with a handful of windows, ±2 standard errors is too narrow."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if d.ndim != 1 or len(d) < 2:
+        raise ValueError(f"a paired interval needs at least 2 items scored twice, got {len(d)}")
+    mean, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
+    half = t_quantile(0.5 + confidence / 2, len(d) - 1) * se
+    return {"n": len(d), "diff": mean, "se": se, "ci95": (mean - half, mean + half)}
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], weights: Sequence[float] | None = None,
+                     confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Percentile bootstrap of the difference of two weighted means over the same items: ``a`` and
+    ``b`` are per-item scores of two systems (e.g. mean loss per validation row or per middle),
+    ``weights`` what each item counts for (e.g. its tokens: the pooled mean loss is token-weighted).
+    Items are resampled together, so what the two systems share cancels: that is the pairing."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    w = np.ones_like(a) if weights is None else np.asarray(weights, dtype=float)
+    if not (a.shape == b.shape == w.shape) or a.ndim != 1 or len(a) < 2:
+        raise ValueError(f"need two systems' scores on the same >= 2 items (and one weight each), got shapes "
+                         f"{a.shape}, {b.shape}, {w.shape}")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(n_boot, len(a)))
+    ww = w[idx]
+    diffs = ((a[idx] - b[idx]) * ww).sum(axis=1) / ww.sum(axis=1)
+    alpha = (1 - confidence) / 2
+    diff = float(((a - b) * w).sum() / w.sum())
+    return {"n": len(a), "diff": diff, "ci95": (float(np.quantile(diffs, alpha)), float(np.quantile(diffs, 1 - alpha)))}
+
+
+SUPERIOR, INFERIOR, NON_INFERIOR, UNDECIDED = "superior", "inferior", "non-inferior", "undecided"
+
+
+def superiority(ci: tuple[float, float]) -> str:
+    """What an interval of "A − B" (higher is better for A) shows about "A is better than B":
+    ``superior`` when it lies above 0, ``inferior`` when below, ``undecided`` when it holds 0."""
+    lo, hi = ci
+    return SUPERIOR if lo > 0 else INFERIOR if hi < 0 else UNDECIDED
+
+
+def non_inferiority(ci: tuple[float, float], margin: float) -> str:
+    """What an interval of "A − B" (higher is better for A) shows about "A is at least as good as
+    B, to within ``margin``": ``non-inferior`` when its lower end is above ``-margin``,
+    ``inferior`` when its upper end is below ``-margin`` (A is worse by more than the margin),
+    ``undecided`` otherwise. The margin must be fixed before looking at the data."""
+    if margin <= 0:
+        raise ValueError(f"a non-inferiority margin is a positive amount, got {margin}")
+    lo, hi = ci
+    return NON_INFERIOR if lo > -margin else INFERIOR if hi < -margin else UNDECIDED
+
+
+def at_the_floor(passed_a: int, passed_b: int, alpha: float = 0.05) -> bool:
+    """True when two pass counts on the same tasks are too small for a paired test to find anything:
+    even if every pass were discordant and all on one side, the exact McNemar (sign) test would give
+    p ≥ ``alpha``. With alpha 0.05 that is 5 passes or fewer between the two."""
+    return sign_test(passed_a + passed_b, 0) >= alpha

@@ -37,6 +37,19 @@ def check_pass_at_k(fn) -> tuple[str, str]:
     return grade(cases, judge, f"1 − C(n−c, k)/C(n, k) on {len(cases)} (n, c, k)")
 
 
+Z_ROUNDED = (1.955, 1.965)  # every z that rounds to 1.96
+
+
+def _within_rounded_z(got, s: int, n: int, atol: float = 1e-9) -> bool:
+    """True when each bound of ``got`` lies between the Wilson bounds for the smallest and the largest
+    z that round to 1.96 (each bound moves monotonically with z): the tolerance of the rounding of z."""
+    lows, highs = zip(*(wilson_interval(s, n, z=z) for z in Z_ROUNDED))
+    bounds = [number(g) for g in got]
+    if any(b is None for b in bounds):
+        return False
+    return all(min(pair) - atol <= b <= max(pair) + atol for b, pair in zip(bounds, (lows, highs)))
+
+
 @exercise("06.2")
 def check_wilson(fn) -> tuple[str, str]:
     """``fn(successes, n)``: the 95 % Wilson score interval ``(low, high)`` of a pass rate."""
@@ -54,8 +67,10 @@ def check_wilson(fn) -> tuple[str, str]:
         status, why = compare(list(got), list(want), rtol=1e-6, atol=1e-9)
         if status == RIGHT:
             return status, why
+        if _within_rounded_z(got, s, n):
+            return RIGHT, ""  # a textbook's z = 1.96 is the 97.5 % quantile (1.959964…) to the precision it shows
         if status == CLOSE:
-            return CLOSE, f"{name}: {why} (z = 1.96 is rounded: the 97.5 % normal quantile is 1.959964…)"
+            return CLOSE, f"{name}: {why}"
         p = s / n
         for z in (1.96, 1.959963984540054):
             half = z * math.sqrt(p * (1 - p) / n)

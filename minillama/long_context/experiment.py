@@ -29,7 +29,9 @@ def study_inputs(profile, choice: str = "reference"):
         from minillama.codeworld.reference import load_reference, long_dir
         base, tok = load_reference(directory=long_dir())
         L = json.loads((long_dir() / "result.json").read_text())["recipe"]["seq_len"]
-        return base.float().eval(), tok, world_corpus(), L
+        # 32 held-out packages: ~29 reach 16L = 4,097 tokens, enough for the profile's 24 windows
+        # (the first 12 are the packages of the default, whose modules come first in the seed's stream)
+        return base.float().eval(), tok, world_corpus(test_packages=32), L
     if choice == "own":
         return get_pretrained(profile, fim=True).float().eval(), get_tokenizer(profile), get_corpus(profile), \
             profile.seq_len

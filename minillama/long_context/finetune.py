@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from minillama.long_context.methods import METHODS, method_model
+from minillama.long_context.methods import METHODS, method_model, method_scaling, with_rope
 from minillama.model import Transformer
 from minillama.paths import code_fingerprint
 from minillama.profiles import LongContextSizes
@@ -99,7 +99,8 @@ def get_finetuned(base: Transformer, key: str, stream_fn: Callable[[], torch.Ten
     method = METHODS[key]
     ft_len = settings.factor * pretrain_len
     meta = {"version": LONG_CONTEXT_VERSION, "code": code_fingerprint(finetune, random_windows),
-            "method": asdict(method), "base": state_fingerprint(base),
+            "method": {k: v for k, v in asdict(method).items() if k != "weights_of"},  # the key of older caches
+            "base": state_fingerprint(base),
             "seq_len": ft_len, "steps": settings.ft_steps, "batch": settings.ft_batch_size,
             "lr": settings.ft_lr, "warmup": settings.ft_warmup, "seed": seed, "data": data}
     path = artifacts_dir(profile_name) / f"{key}-{cache_tag(meta)}.pt"
@@ -156,7 +157,13 @@ def all_models(base: Transformer, stream_fn: Callable[[], torch.Tensor], pretrai
         return stream
 
     for key, method in METHODS.items():
-        if method.finetune:
+        if method.weights_of is not None:  # another method's fine-tuned weights, scaled to the longest length
+            scaling = method_scaling(method, pretrain_len, settings.max_multiple)
+            models[key] = with_rope(models[method.weights_of], method.theta, scaling,
+                                    max_seq_len=max(models[method.weights_of].cfg.max_seq_len,
+                                                    settings.max_multiple * pretrain_len))
+            info[key] = {**info[method.weights_of], "rescaled_to": settings.max_multiple}
+        elif method.finetune:
             models[key], info[key] = get_finetuned(base, key, cached_stream, pretrain_len, settings, profile_name,
                                                    data=data)
             if log:

@@ -11,7 +11,15 @@ key                    RoPE at evaluation                           fine-tuned?
 ``lcft_theta_1e4``     θ = 1e4 (the paper's ablation)               at 4L
 ``pi``                 θ = 1e4, position interpolation ×4           at 4L
 ``yarn``               θ = 1e4, YaRN ×4                             at 4L
+``pi_rescaled``        ``pi``'s weights, PI ×16 (T_max / L)         at 4L (×4)
+``yarn_rescaled``      ``yarn``'s weights, YaRN ×16 (T_max / L)     at 4L (×4)
 =====================  ===========================================  ============
+
+PI and YaRN are configured for a target length: fine-tuned ×4, they map 4L onto the trained
+positions, and at 16L they are asked to extrapolate, which they were never set up to do. The
+``*_rescaled`` rows give each its best configuration at the judged length: the same fine-tuned
+weights with the scale set to ``max_multiple`` (16L mapped onto L), as a static or dynamic
+("scale to the current length") deployment would do.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ class Method:
     theta: float
     scaling: str | None  # None, "linear" (PI) or "yarn"
     finetune: bool
+    weights_of: str | None = None  # evaluate this method's fine-tuned weights, rescaled to T_max / L
 
 
 METHODS: dict[str, Method] = {m.key: m for m in [
@@ -41,9 +50,11 @@ METHODS: dict[str, Method] = {m.key: m for m in [
     Method("lcft_theta_1e4", "LCFT θ=1e4", 1e4, None, True),
     Method("pi", "LCFT + PI ×4", 1e4, "linear", True),
     Method("yarn", "LCFT + YaRN ×4", 1e4, "yarn", True),
+    Method("pi_rescaled", "LCFT + PI, rescaled to T_max", 1e4, "linear", True, weights_of="pi"),
+    Method("yarn_rescaled", "LCFT + YaRN, rescaled to T_max", 1e4, "yarn", True, weights_of="yarn"),
 ]}
 
-FINETUNED = [k for k, m in METHODS.items() if m.finetune]
+FINETUNED = [k for k, m in METHODS.items() if m.finetune and m.weights_of is None]  # each a fine-tuning run
 
 
 def method_scaling(method: Method, pretrain_len: int, factor: float) -> RopeScaling | None:

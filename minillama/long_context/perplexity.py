@@ -7,8 +7,8 @@
   ``16L`` window, given the T tokens before them (:func:`context_sweep`): only the amount of
   context changes. The ``16L`` forward also gives the per-position loss curve. (The causal
   prefix trick, :func:`ppl_by_context`, is cheaper but scores different tokens at each T.)
-* **Paired differences.** All methods see the same windows; a difference counts only beyond
-  two standard errors of the per-window difference (:func:`paired_difference`).
+* **Paired differences.** All methods see the same windows; a difference counts only when the
+  95 % t interval of the per-window difference excludes 0 (:func:`paired_difference`).
 """
 
 from __future__ import annotations
@@ -120,14 +120,21 @@ def sweep_ppl(sweep: dict[int, torch.Tensor]) -> dict[int, float]:
 
 def paired_difference(window_loss_a: torch.Tensor, window_loss_b: torch.Tensor) -> dict:
     """Is method A's perplexity really lower than B's? Both were scored on the same windows,
-    so compare window by window: the mean and standard error of the per-window difference in
-    mean loss. ``verdict`` is "lower", "higher" or "indistinguishable" (within two standard
-    errors)."""
-    d = window_loss_a - window_loss_b
-    mean = d.mean().item()
-    se = d.std().item() / math.sqrt(len(d)) if len(d) > 1 else float("inf")
-    verdict = "indistinguishable" if abs(mean) <= 2 * se else ("lower" if mean < 0 else "higher")
-    return {"loss_diff": mean, "se": se, "ppl_ratio": math.exp(mean), "verdict": verdict}
+    so compare window by window: the mean per-window difference in mean loss with its 95 % t
+    interval (a handful of windows: ±2 standard errors would be too narrow). ``verdict`` is
+    "lower", "higher" or "indistinguishable" (the interval holds 0)."""
+    from minillama.evaluation.metrics import paired_t_interval
+
+    d = (window_loss_a - window_loss_b).tolist()
+    if len(d) < 2:
+        mean = d[0] if d else 0.0
+        return {"loss_diff": mean, "se": float("inf"), "ci95": (-math.inf, math.inf), "ppl_ratio": math.exp(mean),
+                "verdict": "indistinguishable"}
+    t = paired_t_interval(d, [0.0] * len(d))
+    lo, hi = t["ci95"]
+    verdict = "lower" if hi < 0 else "higher" if lo > 0 else "indistinguishable"
+    return {"loss_diff": t["diff"], "se": t["se"], "ci95": (lo, hi), "ppl_ratio": math.exp(t["diff"]),
+            "verdict": verdict}
 
 
 def position_loss(losses: torch.Tensor) -> torch.Tensor:

@@ -231,6 +231,14 @@ def middle_loss(model, tok, examples, order: str, batch_size: int = 16) -> float
     ``BOS PRE prefix SUF suffix MID middle``) or as plain code (``order="natural"``:
     ``BOS prefix middle suffix``, the only way a model trained without FIM has seen code).
     The same middle tokens are scored in both orders, so the two numbers compare fairly."""
+    per = middle_losses(model, tok, examples, order, batch_size)
+    return sum(m * n for m, n in zip(per["loss"], per["tokens"])) / max(sum(per["tokens"]), 1)
+
+
+def middle_losses(model, tok, examples, order: str, batch_size: int = 16) -> dict[str, list]:
+    """Per middle: ``{"loss": [mean loss of each middle], "tokens": [its tokens]}``, in the order of
+    ``examples``; :func:`middle_loss` is their token-weighted mean. Kept per middle so that two
+    models scored on the same middles can be compared with a paired bootstrap."""
     import torch
     import torch.nn.functional as F
 
@@ -247,7 +255,7 @@ def middle_loss(model, tok, examples, order: str, batch_size: int = 16) -> float
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    total, count = 0.0, 0
+    losses, tokens = [], []
     with torch.no_grad():
         for i in range(0, len(seqs), batch_size):
             chunk = seqs[i:i + batch_size]
@@ -260,8 +268,30 @@ def middle_loss(model, tok, examples, order: str, batch_size: int = 16) -> float
                 # position t predicts s[t+1]; the middle is s[head_len : head_len + n_mid]
                 y[j, head_len - 1:head_len - 1 + n_mid] = torch.tensor(s[head_len:head_len + n_mid])
             logits = model(x.to(device)).float()
-            nll = F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), ignore_index=-100, reduction="sum")
-            total += nll.item()
-            count += int((y != -100).sum())
+            nll = F.cross_entropy(logits.transpose(1, 2), y.to(device), ignore_index=-100, reduction="none")
+            counts = (y != -100).sum(dim=1)
+            sums = nll.sum(dim=1).cpu()
+            losses += [float(sm / max(int(c), 1)) for sm, c in zip(sums, counts)]
+            tokens += [int(c) for c in counts]
     model.train(was_training)
-    return total / max(count, 1)
+    return {"loss": losses, "tokens": tokens}
+
+
+def row_losses(model, data, batch_size: int) -> list[float]:
+    """Mean next-token loss of each row of ``data`` (a packed validation stream; every row has the
+    same number of targets, so their plain mean is :func:`~minillama.training.trainer.validation_loss`).
+    Kept per row so that two models scored on the same rows can be compared with a paired bootstrap."""
+    import torch
+    import torch.nn.functional as F
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out: list[float] = []
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            x, y = data.batch(range(start, min(start + batch_size, len(data))))
+            logits = model(x.to(device)).float()
+            out += F.cross_entropy(logits.transpose(1, 2), y.to(device), reduction="none").mean(dim=1).tolist()
+    model.train(was_training)
+    return out
