@@ -181,6 +181,19 @@ def check_device(name: str) -> str:
     return name
 
 
+DRY_RUN_ENV = "MINILLAMA_GPU_DRY_RUN"
+
+
+def is_dry_run() -> bool:
+    return os.environ.get(DRY_RUN_ENV, "") not in ("", "0")
+
+
+def dry_run_profile(gpu: Profile) -> Profile:
+    """The gpu profile's recipe (name, bf16 autocast, ``torch.compile``) on the CPU at the quick
+    profile's sizes: what ``get_profile("gpu")`` returns under ``MINILLAMA_GPU_DRY_RUN=1``."""
+    return replace(PROFILES["quick"], name=gpu.name, device="cpu", dtype=gpu.dtype, compile=gpu.compile)
+
+
 def get_profile(name: str | None = None, **overrides) -> Profile:
     """The profile named by ``name`` or by ``$MINILLAMA_PROFILE`` (default ``cpu``)."""
     name = name or os.environ.get(PROFILE_ENV, "cpu")
@@ -188,7 +201,6 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
         raise ValueError(f"{PROFILE_ENV}={name!r} is not a profile; choose one of {sorted(PROFILES)}")
     profile = PROFILES[name]
     if profile.device == "cuda":
-        from minillama.course.gpu_run import dry_run_profile, is_dry_run
         if is_dry_run():  # MINILLAMA_GPU_DRY_RUN=1: its recipe on the CPU at tiny sizes (a rehearsal)
             profile = dry_run_profile(profile)
         elif not torch.cuda.is_available():

@@ -65,7 +65,7 @@ def test_minieval_is_a_benchmark_of_the_cli():
 
 def test_the_robustness_tiers_are_benchmarks_of_the_cli():
     from minillama.codeworld.robustness import robustness_problems
-    from minillama.evaluation.benchmarks import load_benchmark
+    from minillama.evaluation.registry import load_benchmark
     probs = load_benchmark("minieval-renamed", limit=5)
     assert len(probs) == 5 and {p["source_tier"] for p in probs.values()} == {"instances", "compositions"}
     assert all(p == robustness_problems("renamed", 3)[t] for t, p in probs.items())

@@ -25,21 +25,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-DRY_RUN_ENV = "MINILLAMA_GPU_DRY_RUN"
+from minillama.profiles import DRY_RUN_ENV, dry_run_profile, is_dry_run  # noqa: F401 (re-exported)
+
 COMPILE_BACKEND_ENV = "MINILLAMA_COMPILE_BACKEND"
 DEFAULT_BUDGET_MINUTES = 8.0  # the target for all six notebooks; a GPU machine allows 10 minutes a command
-
-
-def is_dry_run() -> bool:
-    return os.environ.get(DRY_RUN_ENV, "") not in ("", "0")
-
-
-def dry_run_profile(gpu):
-    """The gpu profile's recipe (name, bf16 autocast, ``torch.compile``) on the CPU at the quick
-    profile's sizes: what ``get_profile("gpu")`` returns under ``MINILLAMA_GPU_DRY_RUN=1``."""
-    from minillama.profiles import PROFILES
-
-    return replace(PROFILES["quick"], name=gpu.name, device="cpu", dtype=gpu.dtype, compile=gpu.compile)
 
 
 def device_report(measure_peak: bool = True) -> dict:
