@@ -162,7 +162,7 @@ def coding_model(choice: str | None = None, profile=None):
         about = {"model": "reference", "command": trained["command"], "training_tokens": recipe.tokens,
                  "train_minutes": trained["seconds"]["train"] / 60, "continued_from": None}
         if recipe.init:  # continued pretraining: the model it started from saw its own tokens first
-            start = json.loads((require_repo_root("the shipped models") / recipe.init / "result.json").read_text())
+            start = json.loads((models_dir().parent / recipe.init / "result.json").read_text())
             about["continued_from"] = {"folder": recipe.init, "command": start["command"],
                                        "training_tokens": Recipe(**start["recipe"]).tokens}
             about["training_tokens"] += about["continued_from"]["training_tokens"]
