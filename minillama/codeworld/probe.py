@@ -15,6 +15,17 @@ import torch.nn.functional as F
 
 
 @torch.no_grad()
+def _repeated_random(tok, n: int, length: int, seed: int, pool=None) -> tuple[torch.Tensor, int]:
+    """``n`` rows of ``[BOS] R R``: ``R`` is ``length`` random ordinary ids (from ``pool`` when given;
+    never special or byte pieces), drawn with ``seed``; and how many ids it drew from."""
+    special = set(tok.special_ids) | {tok.sp.unk_id()}
+    ordinary = torch.tensor([i for i in (range(tok.vocab_size) if pool is None else pool)
+                             if i not in special and not tok.sp.is_byte(i)])
+    g = torch.Generator().manual_seed(seed)
+    r = ordinary[torch.randint(len(ordinary), (n, length), generator=g)]
+    return torch.cat([torch.full((n, 1), tok.bos_id), r, r], dim=1), len(ordinary)
+
+
 def copying_probe(model, tok, n: int = 32, length: int = 48, seed: int = 0, pool=None) -> dict:
     """Mean loss on the first and second copy of ``n`` random sequences of ``length`` tokens
     (the first token of each copy excluded: nothing predicts it). ``pool``: the token ids to
@@ -24,19 +35,15 @@ def copying_probe(model, tok, n: int = 32, length: int = 48, seed: int = 0, pool
     was_training = model.training
     model.eval()
     device = model.tok_embeddings.weight.device
-    special = set(tok.special_ids) | {tok.sp.unk_id()}
-    ordinary = torch.tensor([i for i in (range(tok.vocab_size) if pool is None else pool)
-                             if i not in special and not tok.sp.is_byte(i)])
-    g = torch.Generator().manual_seed(seed)
-    r = ordinary[torch.randint(len(ordinary), (n, length), generator=g)]
-    x = torch.cat([torch.full((n, 1), tok.bos_id), r, r], dim=1).to(device)
+    x, n_ordinary = _repeated_random(tok, n, length, seed, pool)
+    x = x.to(device)
     logits = model(x[:, :-1]).float()
     nll = F.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten(), reduction="none").view(n, -1)
     # targets: position t predicts x[t + 1]; first copy is x[1 .. L], second x[L+1 .. 2L]
     first = nll[:, 1:length].mean().item()  # x[2..L]
     second = nll[:, length + 1:2 * length].mean().item()  # x[L+2..2L]
     model.train(was_training)
-    return {"first": first, "second": second, "ratio": second / first, "uniform": math.log(len(ordinary))}
+    return {"first": first, "second": second, "ratio": second / first, "uniform": math.log(n_ordinary)}
 
 
 def frequent_ids(rows, k: int = 512) -> list[int]:
@@ -214,12 +221,8 @@ def induction_scores(model, tok, n: int = 16, length: int = 48, seed: int = 0, p
     was_training = model.training
     model.eval()
     device = model.tok_embeddings.weight.device
-    special = set(tok.special_ids) | {tok.sp.unk_id()}
-    ordinary = torch.tensor([i for i in (range(tok.vocab_size) if pool is None else pool)
-                             if i not in special and not tok.sp.is_byte(i)])
-    g = torch.Generator().manual_seed(seed)
-    r = ordinary[torch.randint(len(ordinary), (n, length), generator=g)]
-    x = torch.cat([torch.full((n, 1), tok.bos_id), r, r], dim=1).to(device)
+    x, n_ordinary = _repeated_random(tok, n, length, seed, pool)
+    x = x.to(device)
     patterns = attention_patterns(model, x)
     model.train(was_training)
     # query at position t (second copy, t = L+1 .. 2L) attends to t - L + 1: the token after the
