@@ -286,17 +286,45 @@ def cmd_self_instruct(args) -> int:
     else:  # a coding model on the code world (notebook 05)
         from minillama.codeworld.reference import coding_model
         from minillama.course import results
-        from minillama.instruct.world import run_world_experiment
+        from minillama.instruct.ablation import run_world_experiment
         model, tok, about = coding_model(args.model, profile)
         out = run_world_experiment(model, tok, sizes, seed=args.seed)["record"]
         out["model"] = about["model"]
         if not args.no_record:
             results.record("self_instruct", **out)
+        print(f"funnel: {out['funnel']}")
+        print(f"positive control (oracle beats base by >= 15 points asked in the Instruct format, loses <= 3 in "
+              f"the docstring format): {'passed' if out['control_passed'] else 'FAILED'}")
+        for fmt in ("instruct_format", "docstring_format"):
+            for name, r in out[fmt].items():
+                print(f"{fmt:<17} {name:<10} pass@1 {r['pass@1']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] "
+                      f"(n = {r['n']} problems, {len(r['per_seed'])} seed(s))")
+        return 0
     print(f"funnel: {out['funnel']}")
     for name in ("base", "filtered", "unfiltered", "oracle"):
         value = out[f"pass1_{name}"]
         print(f"pass@1 {name:<10} " + ("not run (no examples)" if value is None else
                                        f"{value:.3f} (mean over seeds {out['seeds']}, {out['n_heldout']} held-out tasks)"))
+    return 0
+
+
+def cmd_instruct_trials(args) -> int:
+    import json as _json
+
+    from minillama.codeworld.reference import coding_model
+    from minillama.instruct.trials import best_recipe, run_trials
+    try:
+        grid = _json.loads(args.grid)
+    except _json.JSONDecodeError as e:
+        raise SystemExit(f"--grid is not JSON ({e}); give a list of recipes, e.g. "
+                         "'[{\"steps\": 60, \"batch_size\": 16, \"lr\": 3e-4, \"rehearsal_frac\": 0.25}]'")
+    if not isinstance(grid, list) or not all(isinstance(g, dict) for g in grid):
+        raise SystemExit("--grid must be a JSON list of objects (one recipe each)")
+    model, tok, about = coding_model(args.model)
+    records = run_trials(model, tok, grid, n_train=args.train, n_dev=args.dev, seed=args.seed, log=args.log)
+    best = best_recipe(records)
+    print("best recipe on dev:", "none keeps the docstring format" if best is None else
+          {k: best[k] for k in ("steps", "batch_size", "lr", "rehearsal_frac", "weight_decay") if k in best})
     return 0
 
 
@@ -584,6 +612,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --data world: the shipped reference model (default) or notebook 03's FIM model")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--no-record", action="store_true", help="do not write summary.json")
+
+    p = command("instruct-trials", cmd_instruct_trials,
+                "choose the instruction-tuning recipe on the dev split (oracle SFT, both formats)")
+    p.add_argument("--grid", required=True,
+                   help='a JSON list of recipes: [{"steps": 60, "batch_size": 16, "lr": 3e-4, "rehearsal_frac": 0.25}]')
+    p.add_argument("--train", type=positive_int, default=200, help="reference examples to fine-tune on")
+    p.add_argument("--dev", type=positive_int, default=100, help="dev problems to score")
+    p.add_argument("--model", choices=["reference", "own"], default=None, help="the coding model to tune")
+    p.add_argument("--log", default=None, help="append each trial to this JSON-lines file")
+    p.add_argument("--seed", type=non_negative_int, default=0)
 
     p = command("eval-canonical", cmd_eval_canonical, "run HumanEval's canonical solutions through the sandbox")
     p.add_argument("--infilling", choices=["single-line", "multi-line"], default=None,

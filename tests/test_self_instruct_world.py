@@ -12,10 +12,10 @@ from _sandbox_stub import fake_runner
 
 
 def test_questions_are_held_out_compositions_with_hidden_tests():
-    from minillama.codeworld.evaluation import tier_problems
+    from minillama.instruct.requests import split_problems
     qs = W.WorldQuestions()(40, seed=0)
-    evaluation = {p["prompt"] for p in tier_problems("compositions", 150, seed=0).values()}
-    assert len(qs) == 40 and not any(q.problem["prompt"] in evaluation for q in qs)
+    evaluation = split_problems("eval", 150).values()
+    assert len(qs) == 40 and not {q.problem["chain"] for q in qs} & {p["chain"] for p in evaluation}
     for q in qs:
         signature, text, shown = W.split_problem(q.problem)
         assert q.signature == signature and q.text == text and signature.startswith(f"def {q.entry_point}(")
@@ -24,7 +24,7 @@ def test_questions_are_held_out_compositions_with_hidden_tests():
         program = W.world_prompt(signature, text, shown) + q.problem["canonical_solution"]
         assert fake_runner(program, shown + "\n", 3)["passed"]
         assert fake_runner(*W.reference_job(q.problem, program), 3)["passed"]
-    assert W.instruction(qs[0]).startswith("[INST] ") and qs[0].signature in W.instruction(qs[0])
+    assert qs[0].problem["instruction"].startswith("[INST] ") and qs[0].signature not in qs[0].problem["instruction"]
 
 
 def test_world_prompt_round_trip_and_doctest_prompt_ends_at_the_name():
@@ -74,23 +74,37 @@ def test_filter_quality_counts_what_one_example_lets_through():
     assert q["right_per_question"] == [1, 1] * 5
     curve = W.pass_at_k_curve(q["right_per_question"], 2)
     assert curve[1] == 0.5 and curve[2] == 1.0  # one right of n = 2: pass@1 = 1/2, pass@2 = 1
-    oracle = W.oracle_examples(res, 4, seed=0)
-    assert len(oracle) == 4 and all(fake_runner(e.code, e.shown_test + "\n", 3)["passed"] for e in oracle)
+
+    # the three arms: the same questions, the same size, only the answers differ
+    from minillama.instruct.ablation import arm_examples
+    arms = {arm: arm_examples(res, arm, seed=1) for arm in ("oracle", "filtered", "unfiltered")}
+    assert {len(a) for a in arms.values()} == {10}
+    assert len({tuple(e.question for e in a) for a in arms.values()}) == 1
+    for q, e in zip(res.deduplicated, arms["oracle"]):  # the reference answer passes the hidden tests
+        assert e.question == q.problem["request"] and fake_runner(*W.reference_job(q.problem, e.code), 3)["passed"]
+    # filtered: the kept solution (lucky on even questions, right on odd ones), without its docstring
+    assert all('"""' not in e.code and e.code.startswith("def ") for e in arms["filtered"])
+    right = [fake_runner(*W.reference_job(q.problem, e.code), 3)["passed"] for q, e in zip(res.deduplicated, arms["filtered"])]
+    assert right == [False, True] * 5
+    # unfiltered, seed 1: the second sample, passing or not (lucky on even questions, right on odd ones)
+    assert all("return (" not in e.code for e in arms["unfiltered"])
+    with pytest.raises(ValueError, match="unknown arm"):
+        arm_examples(res, "best")
 
 
-def test_native_sft_format_masks_the_prompt_and_ends_with_eos():
+def test_instruct_sft_format_masks_the_prompt_and_ends_with_eos():
     from minillama.codeworld.reference import load_reference
+    from minillama.instruct.following import encode_request_example, reference_examples
+    from minillama.instruct.requests import format_answer, split_problems
     _, tok = load_reference()
-    res = run_pipeline(W.WorldQuestions(), W.QuestionExampleTests(), StubSolutions(), 2, seed=0, runner=fake_runner)
-    ex = W.oracle_examples(res, 1)[0]
-    ids, labels = W.encode_world_example(tok, ex)
+    problem = next(iter(split_problems("train", 5).values()))
+    ex = reference_examples({"p": problem})[0]
+    ids, labels = encode_request_example(tok, ex)
     n_prompt = sum(lab == -100 for lab in labels)
     assert labels[:n_prompt] == [-100] * n_prompt and labels[n_prompt:] == ids[n_prompt:]
     assert ids[-1] == tok.eos_id and ids[0] == tok.bos_id
-    assert tok.decode_infilling(ids[n_prompt:-1]) == ex.code[len(W.world_prompt(ex.signature, ex.question,
-                                                                                  ex.shown_test)):].rstrip() + "\n"
-    with pytest.raises(ValueError):
-        W.encode_world_example(tok, replace(ex, code="def other(): pass\n"))
+    assert tok.decode(ids[1:n_prompt]) == problem["instruction"]
+    assert tok.decode_infilling(ids[n_prompt:-1]) == format_answer(problem["answer_code"]) == problem["answer"]
 
 
 def test_the_model_writes_doctests_and_the_funnels_run_on_the_coding_model():

@@ -72,21 +72,18 @@ def assert_parts(test: str) -> tuple[str, str]:
     return ast.unparse(node.test.left), ast.unparse(node.test.comparators[0])
 
 
-def instruction(question: Question) -> str:
-    """The same question in the paper's chat format (Llama 2's ``[INST]``), for comparison."""
-    return format_instruction(f"{' '.join(question.text.split())}\nThe function: {question.signature}")
-
-
 @dataclass
 class WorldQuestions:
-    """Questions from held-out compositions (never trained), with their reference problem kept on
-    the side for measuring, never shown to the model."""
-    tier: str = "compositions"
+    """Questions from the fine-tuning split of held-out compositions
+    (:func:`minillama.instruct.requests.split_problems`, ``"train"``: no evaluation or dev problem
+    shares its composition), with their reference problem kept on the side for measuring, never
+    shown to the model."""
+    split: str = "train"
 
     def __call__(self, n: int, seed: int) -> list[Question]:
-        from minillama.codeworld.evaluation import tier_problems
+        from minillama.instruct.requests import split_problems
         out = []
-        for problem in tier_problems(self.tier, n, seed=QUESTION_SEED + seed).values():
+        for problem in split_problems(self.split, n, seed=seed).values():
             signature, text, _ = split_problem(problem)
             out.append(Question(text, problem["entry_point"], signature, problem=problem))
         return out
@@ -170,7 +167,8 @@ def reference_job(problem: dict, program: str) -> tuple[str, str]:
 def filter_quality(res: PipelineResult, n_workers: int = 2) -> dict:
     """Every sampled solution judged twice — by the model's tests (the filter) and by the question's
     reference tests (the truth): the confusion counts, the filter's precision (a solution it passes is
-    right) and its negative predictive value (one it fails is wrong), per sample and per kept example;
+    right), recall (a right solution passes it) and negative predictive value (one it fails is wrong),
+    per sample and per kept example;
     and how many of the model's tests the reference solution passes."""
     rows = [(q, s, v) for q, sols, vs in zip(res.deduplicated, res.solutions, res.verdicts) for s, v in zip(sols, vs)]
     truth = run_tests([reference_job(q.problem, s) for q, s, _ in rows], n_workers=n_workers)
@@ -187,31 +185,12 @@ def filter_quality(res: PipelineResult, n_workers: int = 2) -> dict:
     return {**cells, "samples": len(rows),
             "precision": cells["pass_right"] / passed if passed else None,
             "npv": cells["fail_wrong"] / failed if failed else None,
+            "recall": (cells["pass_right"] / (cells["pass_right"] + cells["fail_right"])
+                       if cells["pass_right"] + cells["fail_right"] else None),
             "kept": len(res.kept), "kept_right": int(kept_right),
             "kept_precision": kept_right / len(res.kept) if res.kept else None,
             "tests_written": len(tests), "tests_true": int(sum(true_tests)),
             "right_per_question": [sum(right) for right in by_question]}
-
-
-def oracle_examples(res: PipelineResult, n: int, seed: int = 0) -> list[Example]:
-    """The upper bound: ``n`` questions with their reference solutions and reference doctest."""
-    pool = []
-    for q in res.deduplicated:
-        _, _, shown = split_problem(q.problem)
-        code = world_prompt(q.signature, q.text, shown) + q.problem["canonical_solution"]
-        pool.append(Example(q.text, shown, q.signature, code, True))
-    return random.Random(seed).sample(pool, min(n, len(pool)))
-
-
-def encode_world_example(tok, ex: Example, system: str | None = None) -> tuple[list[int], list[int]]:
-    """Token ids and labels of one example in the code world's format: the prompt (signature,
-    docstring with the shown doctest) carries no loss; the body and EOS do."""
-    prompt = world_prompt(ex.signature, ex.question, ex.shown_test)
-    if not ex.code.startswith(prompt):
-        raise ValueError("the example's code does not start with its prompt")
-    ids = tok.encode(prompt, bos=True)
-    answer = _encode_plain(tok, ex.code[len(prompt):].rstrip() + "\n") + [tok.eos_id]
-    return ids + answer, [IGNORE_INDEX] * len(ids) + answer
 
 
 @dataclass
@@ -222,17 +201,6 @@ class QuestionExampleTests:
 
     def __call__(self, questions: Sequence[Question]) -> list[list[str]]:
         return [[split_problem(q.problem)[2]] for q in questions]
-
-
-def world_eval(model, tok, problems: dict[str, dict]):
-    """Greedy pass@1 on MiniEval problems (their own prompts and reference tests), as an
-    :class:`~minillama.instruct.experiment.EvalResult` so that arms compare paired."""
-    from minillama.codeworld.evaluation import greedy
-    from minillama.instruct.experiment import EvalResult
-    g = greedy(model, tok, problems)
-    ids = list(problems)
-    return EvalResult([problems[t] for t in ids], [problems[t]["prompt"] + g["completions"][t] for t in ids],
-                      [g["per_task"][t] for t in ids])
 
 
 def pass_at_k_curve(correct: Sequence[int], n: int) -> dict[int, float]:
@@ -266,77 +234,3 @@ def world_funnels(model, tok, sizes, seed: int = 0, say=print) -> Funnels:
     return Funnels(paper, filter_quality(paper), ablation, filter_quality(ablation))
 
 
-@dataclass
-class Arms:
-    """The fine-tuning ablation: scores (``{"heldout": EvalResult, "seen": …}``) of the base and of
-    every arm and seed, the SFT losses, and the held-out problems."""
-    base: dict
-    scores: dict
-    losses: dict
-    heldout: dict
-    seen: dict
-
-
-def world_arms(model, tok, res: PipelineResult, sizes, seed: int = 0, say=print) -> Arms:
-    """Fine-tune a copy of ``model`` per arm and seed — ``filtered`` (the kept examples), ``unfiltered``
-    (``sizes.n_fixed`` first samples drawn before filtering), ``oracle`` (``sizes.n_fixed`` reference
-    solutions) — and score each by greedy pass@1 on MiniEval's compositions (notebook 06's set, none of
-    them a question) and, when ``sizes.n_seen``, its instances (what fine-tuning may make it forget)."""
-    from minillama.codeworld.documents import documents
-    from minillama.codeworld.evaluation import tier_problems
-    from minillama.instruct.experiment import train_arms
-    from minillama.instruct.sft import rehearsal_chunks
-
-    heldout = tier_problems("compositions", sizes.n_heldout, seed=0)
-    asked = {q.problem["prompt"] for q in res.deduplicated}
-    if any(p["prompt"] in asked for p in heldout.values()):
-        raise RuntimeError("a held-out problem is among the questions")
-    seen = tier_problems("instances", sizes.n_seen, seed=0) if sizes.n_seen else {}
-    rehearsal = rehearsal_chunks(tok, documents(400, seed=4242), 256, 128, seed=seed)  # the world's modules
-
-    def score(m) -> dict:
-        out = {"heldout": world_eval(m, tok, heldout)}
-        if seen:
-            out["seen"] = world_eval(m, tok, seen)
-        return out
-
-    base = score(model)
-    arms = {"filtered": lambda s: res.kept,
-            "unfiltered": lambda s: res.unfiltered(n=sizes.n_fixed, seed=s),
-            "oracle": lambda s: oracle_examples(res, sizes.n_fixed, seed=s)}
-    scores, losses = train_arms(model, tok, arms, sizes, score, rehearsal, say, encode=encode_world_example)
-    return Arms(base, scores, losses, heldout, seen)
-
-
-def world_record(f: Funnels, a: Arms, sizes) -> dict:
-    """What ``summary.json`` keeps (``self_instruct``): the arms (as
-    :func:`~minillama.instruct.experiment.arms_record`), both funnels and their filter quality, and
-    pass@k of the sampled solutions by the reference tests and by the filter."""
-    from dataclasses import asdict
-
-    from minillama.instruct.experiment import arms_record
-    record = arms_record(f.ablation, a.base, a.scores)
-    n = sizes.n_samples
-    drop = ("right_per_question",)
-    record.update(
-        tests="question example", paper_funnel=f.paper.funnel, sizes=asdict(sizes),
-        filter={"model tests": {k: v for k, v in f.paper_quality.items() if k not in drop},
-                "question example": {k: v for k, v in f.quality.items() if k not in drop}},
-        passk_samples={"right": pass_at_k_curve(f.quality["right_per_question"], n),
-                       "passes the filter": pass_at_k_curve([sum(v) for v in f.ablation.verdicts], n),
-                       "n": n, "questions": len(f.ablation.deduplicated)})
-    if a.seen:
-        record["pass1_seen"] = {"base": a.base["seen"].pass1, **{
-            name: sum(r["seen"].pass1 for r in runs.values()) / len(runs) for name, runs in a.scores.items()}}
-    return record
-
-
-def run_world_experiment(model, tok, sizes, *, seed: int = 0, say=print) -> dict:
-    """Notebook 05 in one call (the CLI's ``self-instruct``): :func:`world_funnels`, :func:`world_arms`,
-    :func:`world_record`."""
-    import time
-    t0 = time.perf_counter()
-    f = world_funnels(model, tok, sizes, seed, say)
-    a = world_arms(model, tok, f.ablation, sizes, seed, say)
-    record = world_record(f, a, sizes) | {"seconds": round(time.perf_counter() - t0, 1)}
-    return {"record": record, "funnels": f, "arms": a}
