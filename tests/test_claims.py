@@ -46,16 +46,28 @@ def test_long_context_uses_the_paired_verdict_when_recorded():
     assert judge("θ = 10⁶ LCFT extrapolates", s) == FAILS
 
 
-def test_self_instruct_needs_filtered_above_both():
-    s = {"self_instruct": {"pass1_base": 0.05, "pass1_filtered": 0.40, "pass1_unfiltered": 0.60, "n_heldout": 120,
-                           "n_train_examples": 0}}
-    assert judge("execution-filtered", s) == NOT_RUN  # no SFT ran: nothing to judge
-    s["self_instruct"]["n_train_examples"] = 40
-    assert judge("execution-filtered", s) == FAILS
-    s["self_instruct"]["pass1_unfiltered"] = 0.06
-    assert judge("execution-filtered", s) == HOLDS
-    s["self_instruct"].update(pass1_base=0.0, pass1_filtered=0.01, pass1_unfiltered=0.0)
-    assert judge("execution-filtered", s) == INCONCLUSIVE
+def _si(control_passed=True, f_u=(0.10, 0.04, 0.16), f_b=(0.30, 0.2, 0.4), arms=True):
+    diff = lambda d: {"difference": d[0], "ci95": [d[1], d[2]], "p": 0.001, "n": 150, "seeds": 3}
+    inst = {"base": {"pass@1": 0.0, "n": 150}, "oracle": {"pass@1": 0.5, "n": 150}}
+    if arms:
+        inst.update(filtered={"pass@1": 0.45, "n": 150}, unfiltered={"pass@1": 0.35, "n": 150})
+    return {"self_instruct": {
+        "instruct_format": inst, "docstring_format": {"base": {"pass@1": 0.8}, "oracle": {"pass@1": 0.8}},
+        "control": {"passed": control_passed, "instruct_gain": diff((0.5, 0.4, 0.6)),
+                    "docstring_change": diff((0.0, -0.03, 0.03))},
+        "control_passed": control_passed, "seeds": [0, 1, 2], "n_examples": 180, "mdd": 0.08,
+        "comparisons": {"filtered vs unfiltered, instruct": diff(f_u), "filtered vs base, instruct": diff(f_b)}}}
+
+
+def test_self_instruct_is_judged_only_when_the_positive_control_holds():
+    assert judge("instruction tuning teaches", _si()) == HOLDS
+    assert judge("instruction tuning teaches", _si(control_passed=False)) == FAILS
+    assert judge("execution-filtered", _si()) == HOLDS
+    assert judge("execution-filtered", _si(control_passed=False)) == NOT_TESTABLE  # whatever the arms say
+    assert judge("execution-filtered", _si(f_u=(0.02, -0.03, 0.07))).startswith("inconclusive")
+    assert judge("execution-filtered", _si(f_u=(-0.10, -0.16, -0.04))) == FAILS
+    assert judge("execution-filtered", _si(arms=False)) == NOT_RUN
+    assert judge("execution-filtered", {"self_instruct": {"pass1_base": 0.5}}) == NOT_MEASURED  # an old summary
 
 
 def long_context(key: str, loss_by_length: dict[int, float], windows: int = 24, noise: float = 0.05,
@@ -163,10 +175,8 @@ def test_spm_vs_psm_is_a_non_inferiority_test_with_a_5_point_margin():
 
 
 def test_an_arm_that_did_not_run_is_reported_not_run_and_nothing_crashes():
-    s = {"self_instruct": {"pass1_base": 0.0, "pass1_filtered": None, "pass1_unfiltered": 0.0, "pass1_oracle": 0.0,
-                           "n_heldout": 20, "n_train_examples": 0, "p_filtered_vs_unfiltered": None}}
-    assert judge("execution-filtered", s) == NOT_RUN
-    s["self_instruct"]["n_train_examples"] = 3  # kept, but the arm's number is missing: still no crash
+    s = _si(arms=False)
+    s["self_instruct"]["comparisons"] = {}
     assert judge("execution-filtered", s) == NOT_RUN
     assert len(claims_table(s)) == len(CLAIMS) + 2
 

@@ -264,25 +264,40 @@ def _retrieval(s):
     return ours, HOLDS if by_len[ft_len] >= 0.5 else FAILS
 
 
+def _instruct_control(s):
+    sec = _get(s, "self_instruct") or {}
+    ctrl = sec.get("control")
+    if not isinstance(ctrl, dict) or "instruct_gain" not in ctrl:
+        return "—", NOT_MEASURED
+    inst, doc = sec["instruct_format"], sec["docstring_format"]
+    g, d = ctrl["instruct_gain"], ctrl["docstring_change"]
+    ours = (f"asked in [INST] format: base {_pct(inst['base']['pass@1'])}, oracle SFT {_pct(inst['oracle']['pass@1'])} "
+            f"(+{100 * g['difference']:.1f} points [{100 * g['ci95'][0]:+.1f}, {100 * g['ci95'][1]:+.1f}], "
+            f"n = {inst['base']['n']} × {len(sec.get('seeds', []))} seeds); docstring format "
+            f"{_pct(doc['base']['pass@1'])} → {_pct(doc['oracle']['pass@1'])}")
+    return ours, HOLDS if ctrl.get("passed") else FAILS
+
+
 def _filtering(s):
     sec = _get(s, "self_instruct") or {}
-    if not {"pass1_base", "pass1_filtered", "pass1_unfiltered"} <= set(sec):
+    if "instruct_format" not in sec:
         return "—", NOT_MEASURED
-    b, f, u, n = sec["pass1_base"], sec["pass1_filtered"], sec["pass1_unfiltered"], sec.get("n_heldout")
-    if not sec.get("n_train_examples") or f is None:
-        return "no example passed the filter, so the filtered fine-tuning never ran", NOT_RUN
-    ours = f"base {_pct(b)}, filtered {_pct(f)}, unfiltered {_pct(u)} (n = {n}" + (
-        f" × {len(sec['seeds'])} seeds" if sec.get("seeds") else "") + ")"
-    if u is None:
-        return ours, NOT_MEASURED
-    p_base, p_unf = sec.get("p_filtered_vs_base"), sec.get("p_filtered_vs_unfiltered")
-    if p_base is not None and p_unf is not None:  # paired (McNemar), when recorded
-        ours += f"; McNemar p = {p_base:.2g} vs base, {p_unf:.2g} vs unfiltered"
-        if max(p_base, p_unf) >= 0.05:
-            return ours, INCONCLUSIVE_PAIRED
-    elif n and not (_separated(round(f * n), n, round(b * n), n) and _separated(round(f * n), n, round(u * n), n)):
-        return ours, INCONCLUSIVE
-    return ours, HOLDS if f > b and f > u else FAILS
+    arms = sec["instruct_format"]
+    if "filtered" not in arms or "unfiltered" not in arms:
+        return "no question kept a passing solution, so the arms never ran", NOT_RUN
+    c = sec["comparisons"]["filtered vs unfiltered, instruct"]
+    b = sec["comparisons"].get("filtered vs base, instruct")
+    ours = (f"[INST] format, same {sec['n_examples']} questions per arm: filtered {_pct(arms['filtered']['pass@1'])}, "
+            f"unfiltered {_pct(arms['unfiltered']['pass@1'])}, oracle {_pct(arms.get('oracle', {}).get('pass@1'))}; "
+            f"filtered − unfiltered {100 * c['difference']:+.1f} [{100 * c['ci95'][0]:+.1f}, {100 * c['ci95'][1]:+.1f}], "
+            f"permutation p = {c['p']:.2g} (n = {c['n']} × {c['seeds']} seeds; detectable ≈ {100 * sec['mdd']:.0f} points)")
+    if not sec.get("control_passed"):
+        return ours, NOT_TESTABLE
+    if c["ci95"][0] > 0 and (b is None or b["ci95"][0] > 0):
+        return ours, HOLDS
+    if c["ci95"][1] < 0:
+        return ours, FAILS
+    return ours, INCONCLUSIVE_INTERVAL
 
 
 def _humaneval(s):
@@ -582,10 +597,20 @@ CODEWORLD_CLAIMS = [
           "problems whose pass@n differs; underpowered: most problems are solved at both temperatures or at "
           "neither, so not testable when even a one-sided split of the rest could not reach p < 0.05",
           _cw_temperature_passn),
-    Claim("execution-filtered self-instruct data helps", "§2.5", "Instruct 7B 34.8 vs Code Llama 7B 33.5 HumanEval",
-          "held-out pass@1 after filtered SFT above base and above unfiltered SFT, paired McNemar p < 0.05 "
-          "for both (the claim needs both: above base alone could come from any fine-tuning); not run when no "
-          "example passed the filter", _filtering),
+    Claim("instruction tuning teaches the request format", "§2.5, §3.4.2 (Table 8, v3)",
+          "Instruct answers requests zero-shot in [INST] format; without self-instruct data 13B's MBPP zero-shot "
+          "falls 40.2 → 20.4 % (answers not in the requested [PYTHON] form)",
+          "the positive control: fine-tuned on reference answers (oracle), pass@1 on held-out requests in [INST] "
+          "format at least 15 points above the base with the problem-clustered 95 % interval above 0, and at most 3 "
+          "points lost in the docstring format (forgetting); problems disjoint by composition from the fine-tuning "
+          "questions, recipe chosen on a dev split", _instruct_control),
+    Claim("execution-filtered self-instruct data helps", "§3.4.2 (Table 8, v3)",
+          "with vs without self-instruct data: 7B HumanEval 34.8 vs 30.5, MBPP 44.4 vs 43.4; 13B 42.7 vs 40.9, "
+          "49.4 vs 46.2",
+          "[INST]-format pass@1 after SFT on filtered answers above SFT on unfiltered answers of the same questions "
+          "(equal size, same recipe, 3 seeds averaged per problem), the problem-clustered 95 % interval of the "
+          "difference above 0 (and above the base); judged only when the positive control holds (not testable "
+          "otherwise); not run when no question kept a solution", _filtering),
 ]
 
 

@@ -44,6 +44,7 @@ CLAIM_FIGURES = {
               "SPM infills multi-line spans at least as well as PSM": ["06_codeworld_infilling"],
               "a low temperature is best for pass@1": ["06_codeworld_passk"],
               "a high temperature is best for pass@n": ["06_codeworld_passk"],
+              "instruction tuning teaches the request format": ["05_pass_at_1_arms", "05_sft_loss"],
               "execution-filtered self-instruct data helps": ["05_pass_at_1_arms", "05_self_instruct_funnel"]},
 }
 # the summary section each notebook's other plots belong to (by the plot's prefix)
