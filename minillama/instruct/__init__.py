@@ -20,8 +20,12 @@ held-out tasks in the sandbox.
 
 The package: :mod:`~minillama.instruct.formats` (prompt formats), :mod:`~minillama.instruct.pipeline`
 (the funnel), :mod:`~minillama.instruct.sft` (fine-tuning), :mod:`~minillama.instruct.tasks`
-(procedural tasks) and :mod:`~minillama.instruct.experiment` (the measurement). Their public
-names are re-exported here: ``from minillama import instruct as si``.
+(procedural tasks) and :mod:`~minillama.instruct.experiment` (the stdlib model's measurement); their
+public names are re-exported here: ``from minillama import instruct as si``. Notebook 05's study on the
+coding model: :mod:`~minillama.instruct.requests` (problems as requests in ``[INST]`` format and as
+docstrings, split by composition), :mod:`~minillama.instruct.following` (scoring both formats),
+:mod:`~minillama.instruct.world` (the funnel's roles on the code world), :mod:`~minillama.instruct.ablation`
+(the positive control and the arms) and :mod:`~minillama.instruct.trials` (the recipe, chosen on dev).
 """
 
 from minillama.instruct.formats import *  # noqa: F401,F403
