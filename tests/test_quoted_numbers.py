@@ -64,21 +64,48 @@ def test_long_context_steps_and_retrieval_numbers():
 
 def test_self_instruct_summary():
     si = SUMMARY["self_instruct"]
-    # the pilot that chose the learning rate ran on the first reference (world v3), and says so
-    (base,) = quoted("05_self_instruct.ipynb", r"run on the \*\*first\*\* reference model \(world v3, now "
-                                               r"`models/codeworld-v3/`; base ([\d.]+) %\)")
-    v3_row = next(r for r in read_log() if r["name"] == "reference")  # the world-v3 model's own row
-    assert abs(float(base) - v3_row["compositions"]) <= 1.0  # the same model, decoded by another generator
-    f_u, f_b, p_b = quoted("05_self_instruct.ipynb",
-                           r"filtered beat unfiltered\*\* \(\+([\d.]+) points.*?did not beat the base\*\* "
-                           r"significantly\s+\(([+−][\d.]+) points, p = ([\d.]+)\)")
-    assert f_u == f"{100 * (si['pass1_filtered'] - si['pass1_unfiltered']):.1f}"
-    assert f_b.replace("−", "-") == f"{100 * (si['pass1_filtered'] - si['pass1_base']):+.1f}"
-    assert si["p_filtered_vs_base"] >= 0.05  # "did not beat the base" is what the paired test says
-    assert p_b == f"{si['p_filtered_vs_base']:.2f}"
-    fixed, kept, oracle_times, filtered_times = quoted(
-        "05_self_instruct.ipynb", r"\((\d+) against (\d+)\), so .*? show each about (\d+) times against (\d+)")
+    inst, doc, ctrl = si["instruct_format"], si["docstring_format"], si["control"]
+    pct = lambda d: f"{100 * d['pass@1']:.1f}"
+    base_i, n, base_fmt, base_d = quoted(
+        "05_self_instruct.ipynb", r"Asked in the Instruct format, the coding model solves ([\d.]+) % of the (\d+) "
+                                  r"held-out problems \(([\d.]+) % of its answers in `\[PYTHON\]` tags\); asked the same "
+                                  r"problems in its own docstring format it solves ([\d.]+) %")
+    assert (base_i, int(n), base_d) == (pct(inst["base"]), si["n_eval"], pct(doc["base"]))
+    assert base_fmt == f"{100 * inst['base']['format']:.0f}"
+    n_ex, oracle_i, seeds, gain, lo, hi, oracle_d, change = quoted(
+        "05_self_instruct.ipynb", r"Fine-tuned on (\d+) reference answers .*? it solves ([\d.]+) % of the held-out "
+                                  r"requests \(mean of (\d) seeds; ([+-][\d.]+) points \[([+-][\d.]+), ([+-][\d.]+)\] "
+                                  r"over the base, bootstrap over problems\) and ([\d.]+) % in the docstring format "
+                                  r"\(([+-][\d.]+) points")
+    g, d = ctrl["instruct_gain"], ctrl["docstring_change"]
+    assert (int(n_ex), oracle_i, int(seeds)) == (si["n_examples"], pct(inst["oracle"]), len(si["seeds"]))
+    assert (gain, lo, hi) == tuple(f"{100 * x:+.1f}" for x in (g["difference"], *g["ci95"]))
+    assert (oracle_d, change) == (pct(doc["oracle"]), f"{100 * d['difference']:+.1f}")
+    assert ("The positive control passes" in markdown("05_self_instruct.ipynb")) == si["control_passed"]
+    filt, unf, orc, fu, fu_lo, fu_hi, p = quoted(
+        "05_self_instruct.ipynb", r"equal in size: filtered ([\d.]+) %, unfiltered ([\d.]+) %, oracle ([\d.]+) % in the "
+                                  r"Instruct format\. Filtered − unfiltered: ([+-][\d.]+) points \[([+-][\d.]+), "
+                                  r"([+-][\d.]+)\], paired permutation p = ([\d.e+-]+)")
+    c = si["comparisons"]["filtered vs unfiltered, instruct"]
+    assert (filt, unf, orc) == (pct(inst["filtered"]), pct(inst["unfiltered"]), pct(inst["oracle"]))
+    assert (fu, fu_lo, fu_hi, p) == (*(f"{100 * x:+.1f}" for x in (c["difference"], *c["ci95"])), f"{c['p']:.2g}")
+    tt, tw, kept_paper, nq = quoted("05_self_instruct.ipynb", r"tests are rarely true \((\d+) of (\d+)\).*?the paper's "
+                                                              r"funnel keeps (\d+) of (\d+) questions")
+    pq = si["filter"]["model tests"]
+    assert (int(tt), int(tw), int(kept_paper), int(nq)) == (pq["tests_true"], pq["tests_written"],
+                                                            si["paper_funnel"]["with_passing_solution"],
+                                                            si["funnel"]["deduplicated"])
     sizes = CPU.instruct
-    assert (int(fixed), int(kept)) == (sizes.n_fixed, si["kept"])
-    rows = sizes.sft_steps * sizes.batch_size * (1 - sizes.rehearsal_frac)  # answer rows the fine-tuning draws
-    assert (int(oracle_times), int(filtered_times)) == (round(rows / sizes.n_fixed), round(rows / si["kept"]))
+    assert si["sizes"]["sft_steps"] == sizes.sft_steps and si["sizes"]["lr"] == sizes.lr  # the run used the profile
+
+
+def test_the_instruct_recipe_is_the_dev_trials_choice():
+    """The cpu profile's fine-tuning recipe is what the logged dev trials choose by their stated rule, and the
+    table in docs/instruct_trials.md is those trials."""
+    from minillama.instruct.trials import best_recipe, trials_table
+    records = [json.loads(line) for line in (ROOT / "docs" / "instruct_trials.jsonl").read_text().splitlines()]
+    best = best_recipe(records)
+    sizes = CPU.instruct
+    assert (best["steps"], best["batch_size"], best["lr"], best["rehearsal_frac"], best.get("weight_decay", 0.0)) == \
+        (sizes.sft_steps, sizes.batch_size, sizes.lr, sizes.rehearsal_frac, sizes.weight_decay)
+    assert trials_table(records) in (ROOT / "docs" / "instruct_trials.md").read_text()
