@@ -312,7 +312,7 @@ def cmd_instruct_trials(args) -> int:
     import json as _json
 
     from minillama.codeworld.reference import coding_model
-    from minillama.instruct.trials import best_recipe, run_trials
+    from minillama.instruct.trials import best_recipe, check_grid, run_trials
     try:
         grid = _json.loads(args.grid)
     except _json.JSONDecodeError as e:
@@ -320,6 +320,10 @@ def cmd_instruct_trials(args) -> int:
                          "'[{\"steps\": 60, \"batch_size\": 16, \"lr\": 3e-4, \"rehearsal_frac\": 0.25}]'")
     if not isinstance(grid, list) or not all(isinstance(g, dict) for g in grid):
         raise SystemExit("--grid must be a JSON list of objects (one recipe each)")
+    try:
+        check_grid(grid)
+    except ValueError as e:
+        raise SystemExit(f"--grid: {e}")
     model, tok, about = coding_model(args.model)
     records = run_trials(model, tok, grid, n_train=args.train, n_dev=args.dev, seed=args.seed, log=args.log)
     best = best_recipe(records)

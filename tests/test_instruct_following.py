@@ -128,3 +128,18 @@ def test_the_base_model_fails_the_instruct_format_and_one_tuned_step_runs():
     assert losses[-1] < losses[0]
     after = FO.score(tuned, tok, problems, "instruct")
     assert sum(after.format_followed) >= 3
+
+
+def test_a_bad_grid_is_refused_before_any_model_is_loaded():
+    import subprocess
+    import sys
+    from minillama.instruct.trials import check_grid
+    check_grid([{"steps": 60, "batch_size": 16, "lr": 3e-4, "n": 100}])
+    with pytest.raises(ValueError, match="unknown recipe keys"):
+        check_grid([{"steps": 60, "stepz": 1}])
+    with pytest.raises(ValueError, match="number of steps"):
+        check_grid([{"lr": 1e-3}])
+    for grid, says in (("nope", "is not JSON"), ('{"steps": 1}', "JSON list"), ('[{"lr": 1}]', "number of steps")):
+        out = subprocess.run([sys.executable, "-m", "minillama", "instruct-trials", "--grid", grid],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode != 0 and says in out.stderr and "Traceback" not in out.stderr

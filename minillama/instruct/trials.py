@@ -28,6 +28,7 @@ def run_trials(model, tok, grid: list[dict], *, n_train: int = 200, n_dev: int =
                log: str | Path | None = None, say=print) -> list[dict]:
     """One record per recipe of ``grid`` (dicts of :data:`RECIPE_KEYS`, plus ``n``: examples), and one
     for the base model first; each appended to ``log`` (JSON lines) as soon as it is measured."""
+    check_grid(grid)
     dev = split_problems("dev", n_dev)
     pool = reference_examples(split_problems("train", 2 * n_train))
     rehearsal = world_rehearsal(tok, seed)
@@ -42,9 +43,6 @@ def run_trials(model, tok, grid: list[dict], *, n_train: int = 200, n_dev: int =
     base = score_both(model, tok, dev)
     out = [write({"arm": "base", "n_dev": n_dev, **{k: v.summary() for k, v in base.items()}})]
     for cfg in grid:
-        unknown = set(cfg) - set(RECIPE_KEYS) - {"n"}
-        if unknown:
-            raise ValueError(f"unknown recipe keys {sorted(unknown)}; use {RECIPE_KEYS} and n")
         cfg = dict(cfg)
         n = cfg.pop("n", n_train)
         data = random.Random(seed).sample(pool, min(n, len(pool)))
@@ -60,6 +58,16 @@ def run_trials(model, tok, grid: list[dict], *, n_train: int = 200, n_dev: int =
 
 
 MAX_ROWS = 1000  # training rows (steps x batch) per fine-tuning: nine of them must fit notebook 05's budget
+
+
+def check_grid(grid: list[dict]) -> None:
+    """A ValueError that says what to write when a recipe has unknown keys or no ``steps``."""
+    for cfg in grid:
+        unknown = set(cfg) - set(RECIPE_KEYS) - {"n"}
+        if unknown:
+            raise ValueError(f"unknown recipe keys {sorted(unknown)} in {cfg}; use {RECIPE_KEYS} (and n, examples)")
+        if "steps" not in cfg:
+            raise ValueError(f"a recipe needs its number of steps: {cfg}")
 
 
 def best_recipe(records: list[dict], max_rows: int | None = MAX_ROWS) -> dict | None:
