@@ -3,8 +3,9 @@
 The roles, and who plays them here:
 
 1. **questions** — Llama 2 70B in the paper; here the code world's generator, from compositions never
-   trained (MiniEval's ``compositions`` tier, other seeds than the evaluation's). A question is the
-   docstring's natural-language text plus the function's signature;
+   trained, of the fine-tuning split (:mod:`minillama.instruct.requests`: no evaluation or dev problem
+   shares a composition with them). A question is the docstring's natural-language text plus the
+   function's signature;
 2. **dedup** — exact, on the whitespace-normalised text;
 3. **tests** — the model being tuned writes them (as in the paper): it continues
    ``def f(x):\\n    \"\"\"<question>\\n\\n    >>> f`` — a doctest, the one way the code world's
@@ -15,27 +16,23 @@ The roles, and who plays them here:
    that passes is kept.
 
 One difference from the paper, on purpose: the coding model was pretrained on modules of functions,
-never on the ``[INST]`` chat format, so the prompt is the format it knows (signature + docstring) and
-fine-tuning keeps it. :func:`instruction` renders the same question in the paper's chat format for
-comparison. Because every question comes with reference tests, the course can measure what the paper
-could not: how often the model's own tests judge a solution right (:func:`filter_quality`).
+never on the ``[INST]`` chat format, so it writes tests and solutions in the format it knows (signature +
+docstring); the examples it yields are then put in the ``[INST]`` format for fine-tuning
+(:mod:`minillama.instruct.ablation`). Because every question comes with reference tests, the course can
+measure what the paper could not: how often the model's own tests judge a solution right
+(:func:`filter_quality`).
 """
 
 from __future__ import annotations
 
 import ast
-import random
 import textwrap
 from dataclasses import dataclass
 from typing import Sequence
 
 from minillama.evaluation.benchmarks import HUMANEVAL_STOP
-from minillama.instruct.formats import format_instruction
-from minillama.instruct.pipeline import Example, PipelineResult, Question, _encode_plain, regroup, run_tests
-from minillama.instruct.sft import IGNORE_INDEX
+from minillama.instruct.pipeline import PipelineResult, Question, regroup, run_tests
 from minillama.sampling import text_sampler
-
-QUESTION_SEED = 5000  # question sets are compositions problems of seeds 5000 + seed; MiniEval uses 0
 
 
 def _docstring(prompt: str) -> str:
