@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from statistics import NormalDist
 from typing import Sequence
 
+from minillama.evaluation.metrics import bootstrap_interval
 from minillama.instruct.following import FORMATS, Scored, encode_request_example, paired_difference, score
 from minillama.instruct.pipeline import Example, PipelineResult
 from minillama.instruct.sft import finetune, rehearsal_chunks
@@ -83,11 +84,15 @@ class Arms:
     n_examples: int
     seconds: dict
 
+    def scored(self, arm: str, fmt: str) -> list[Scored]:
+        """``arm``'s results in ``fmt``, one per seed in seed order (the base: one)."""
+        if arm == "base":
+            return [self.base[fmt]]
+        return [self.scores[arm][s][fmt] for s in sorted(self.scores[arm])]
+
     def runs(self, arm: str, fmt: str) -> list[list[bool]]:
         """Per-seed verdict lists of ``arm`` in ``fmt`` (the base: one run)."""
-        if arm == "base":
-            return [self.base[fmt].passed]
-        return [self.scores[arm][s][fmt].passed for s in sorted(self.scores[arm])]
+        return [s.passed for s in self.scored(arm, fmt)]
 
 
 def world_arms(model, tok, res: PipelineResult, sizes, problems: dict, *, arms: Sequence[str] = ARMS,
@@ -101,11 +106,12 @@ def world_arms(model, tok, res: PipelineResult, sizes, problems: dict, *, arms: 
     n_examples = len(arm_examples(res, "oracle"))
     if not n_examples:
         say("the funnel kept no question: no arm can run")
+    rehearsal = {seed: world_rehearsal(tok, seed) for seed in sizes.seeds} if n_examples else {}  # shared by the arms
     for arm in arms if n_examples else ():
         for seed in sizes.seeds:
             t = time.perf_counter()
             tuned, losses.setdefault(arm, {})[seed] = tune(model, tok, arm_examples(res, arm, seed), sizes, seed,
-                                                         world_rehearsal(tok, seed))
+                                                         rehearsal[seed])
             secs["tune"] += time.perf_counter() - t
             t = time.perf_counter()
             scores.setdefault(arm, {})[seed] = {fmt: score(tuned, tok, problems, fmt) for fmt in FORMATS}
@@ -119,10 +125,7 @@ def world_arms(model, tok, res: PipelineResult, sizes, problems: dict, *, arms: 
 def cluster_interval(runs: Sequence[Sequence[bool]], *, n_boot: int = 10_000, seed: int = 0) -> list[float]:
     """95 % bootstrap interval of pass@1 over problems, each problem's verdicts averaged over seeds."""
     import numpy as np
-    per_problem = np.asarray(runs, dtype=float).mean(0)
-    rng = np.random.default_rng(seed)
-    boot = per_problem[rng.integers(0, len(per_problem), size=(n_boot, len(per_problem)))].mean(1)
-    return [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]
+    return list(bootstrap_interval(np.asarray(runs, dtype=float).mean(0), n_boot=n_boot, seed=seed))
 
 
 def min_detectable(runs_a, runs_b, alpha: float = 0.05, power: float = 0.8) -> float:
@@ -140,12 +143,11 @@ def format_record(a: Arms, fmt: str) -> dict:
     problem-clustered interval, the number of problems)."""
     out = {}
     for arm in ("base", *a.scores):
-        runs = a.runs(arm, fmt)
+        scored = a.scored(arm, fmt)
+        runs = [s.passed for s in scored]
         out[arm] = {"pass@1": sum(map(sum, runs)) / (len(runs) * len(runs[0])), "ci95": cluster_interval(runs),
                     "n": len(runs[0]), "per_seed": [sum(r) / len(r) for r in runs],
-                    "format": (sum(s.summary()["format"] for s in ([a.base[fmt]] if arm == "base" else
-                                                                    [a.scores[arm][k][fmt] for k in a.scores[arm]]))
-                               / len(runs))}
+                    "format": sum(s.summary()["format"] for s in scored) / len(scored)}
     return out
 
 
