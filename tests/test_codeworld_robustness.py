@@ -33,9 +33,28 @@ def test_world_v3_is_unchanged_by_the_v4_switch():
     assert documents(5, seed=0, world=4) != documents(5, seed=0)
 
 
+def test_world_v5_is_v4_with_blended_names():
+    # v4's stream is untouched by the v5 switch; v5 draws blends where v4 drew English names
+    from minillama.codeworld.names import _BLEND_HEADS, blend, known_words
+    v4, v5 = documents(20, seed=0, world=4), documents(20, seed=0, world=5)
+    assert v4 != v5 and documents(20, seed=0, world=4) == v4
+    rng = random.Random(3)
+    words = [blend(rng) for _ in range(3000)]
+    assert not {w for w in words if is_heldout_name(w) or w in known_words()}
+    assert all(any(w.startswith(h[:2]) for h in _BLEND_HEADS) for w in words)
+    assert len(set(words)) > 2500  # an open pool, not a few memorisable words
+    heads, known = {h[:3] for h in _BLEND_HEADS}, known_words()
+
+    def blend_like(docs):  # name parts that start like a known word but are none
+        parts = [p for d in docs for n in identifiers(d) for p in n.split("_")]
+        return sum(p not in known and len(p) >= 4 and p[:3] in heads for p in parts) / len(parts)
+    assert blend_like(v5) > 1.3 * blend_like(v4)
+
+
 def test_heldout_names_are_never_drawn_for_training():
     rng = random.Random(0)
     drawn = {wild_name(rng, rng.choice(("one", "many"))) for _ in range(20000)}
+    drawn |= {wild_name(rng, rng.choice(("one", "many")), blends=0.5) for _ in range(20000)}
     assert not {n for n in drawn if is_heldout_name(n)}
     rng = random.Random(1)
     for _ in range(200):
@@ -51,9 +70,9 @@ def test_heldout_words_are_not_words_the_world_knows():
 
 def test_heldout_names_do_not_occur_in_training_documents(v4_docs):
     """Checked against the documents themselves: no held-out word and no identifier of the
-    held-out bucket occurs anywhere in training text (v3 and v4 streams, copy documents)."""
+    held-out bucket occurs anywhere in training text (v3, v4 and v5 streams, copy documents)."""
     from minillama.codeworld import copy_documents
-    text = "\n".join(v4_docs + documents(300, seed=0) + copy_documents(200))
+    text = "\n".join(v4_docs + documents(300, seed=0) + documents(300, seed=0, world=5) + copy_documents(200))
     words = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", text)}  # "_"-joined parts apart too
     assert not words & set(HELDOUT_WORDS)
     tier_names = set()

@@ -6,6 +6,9 @@ the prompt (``docs/codeworld_attempts.md``). World v4 draws most names from larg
 module, in many shapes: English words (``prices``, ``label``), compounds (``raw_scores``,
 ``user_id``), abbreviations (``lst``, ``cnt``), single letters, camelCase now and then, and
 made-up words of several syllables (``tamrik``, ``shoblen``), which split into several tokens.
+World v5 replaces half of those English names by *blends* (:func:`blend`): a known word's start
+with another ending (``limistance``, ``chapstaing``), so that a name's later pieces can only be
+copied, never completed from the prior.
 
 Two pools are **held out** of training, for MiniEval's ``renamed`` tier (:mod:`.robustness`):
 
@@ -226,11 +229,39 @@ def camel(name: str) -> str:
     return head + "".join(p.capitalize() for p in rest)
 
 
-def wild_name(rng: random.Random, role: str, taken=frozenset()) -> str:
-    """One name of world v4's open pools (never a held-out one)."""
+# Words a blend starts from: the world's own English words of four letters or more.
+_BLEND_HEADS = tuple(w for w in sorted(set(_NOUNS) | set(_VERBS) | set(_ADJECTIVES)) if len(w) >= 4)
+
+
+def blend(rng: random.Random, taken=frozenset()) -> str:
+    """A word that starts like one the world knows and ends otherwise (world v5): the head of a
+    known word cut after two letters or more, then the tail of another word or a made-up syllable
+    (``comp`` + ``ass``, ``lan`` + ``ects``). A model that completes the familiar start from its
+    prior (``compass`` -> ``compute``, the renamed tier's commonest failure) gets these wrong; only
+    copying the rest of the name from the prompt gets them right."""
+    while True:
+        head = rng.choice(_BLEND_HEADS)
+        word = head[:rng.randint(2, len(head) - 1)]
+        if rng.random() < 0.5:
+            other = rng.choice(_BLEND_HEADS)
+            word += other[rng.randint(1, len(other) - 2):]
+        else:
+            word += _made_up(rng, (1, 1))
+        if (len(word) >= 4 and _ok(word, taken) and word not in _ALL_WORDS and word not in known_words()
+                and not is_heldout_name(word) and not _V3_SHAPE.match(word)):
+            return word
+
+
+def wild_name(rng: random.Random, role: str, taken=frozenset(), blends: float = 0.0) -> str:
+    """One name of world v4's open pools (never a held-out one). ``blends`` (world v5): the share
+    of the English names replaced by :func:`blend` words."""
     for _ in range(1000):
         r = rng.random()
-        if r < 0.40:
+        if r < 0.40 and blends and rng.random() < blends:
+            name = blend(rng, taken)
+            if rng.random() < 0.15:
+                name = f"{name}_{rng.choice(_NOUNS)}" if rng.random() < 0.5 else f"{rng.choice(_ADJECTIVES)}_{name}"
+        elif r < 0.40:
             name = english(rng, role)
         elif r < 0.75:
             name = made_up(rng, taken, (1, 3))
