@@ -49,3 +49,22 @@ def test_the_pipeline_counts_programs_run(capsys):
     assert verdicts == [True, True, False, False]  # f() == i % 2 holds for i = 0 and 1
     err = capsys.readouterr().err
     assert "self-instruct: running solutions" in err and "4/4" in err
+
+
+def test_the_instruct_arms_count_their_runs(monkeypatch, capsys):
+    # notebook 05's longest part: one bar over arm x seed (fine-tune + scoring), here with both faked
+    from types import SimpleNamespace
+
+    from minillama.instruct import ablation as A
+
+    monkeypatch.setattr(A, "arm_examples", lambda res, arm, seed=0: ["example"])
+    monkeypatch.setattr(A, "world_rehearsal", lambda tok, seed: [])
+    monkeypatch.setattr(A, "tune", lambda model, tok, ex, sizes, seed, reh: (model, [1.0]))
+    monkeypatch.setattr(A, "score", lambda model, tok, problems, fmt: SimpleNamespace(pass1=0.5))
+    sizes = SimpleNamespace(seeds=(0, 1))
+    arms = A.world_arms("model", "tok", None, sizes, {}, say=lambda s: None)
+    assert set(arms.scores) == set(A.ARMS) and set(arms.scores["oracle"]) == {0, 1}
+    err = capsys.readouterr().err
+    assert "instruct arms" in err and "6/6" in err
+    A.world_arms("model", "tok", None, sizes, {}, say=lambda s: None, progress=False)
+    assert capsys.readouterr().err == ""

@@ -27,6 +27,7 @@ from minillama.evaluation.metrics import bootstrap_interval
 from minillama.instruct.following import FORMATS, Scored, encode_request_example, paired_difference, score
 from minillama.instruct.pipeline import Example, PipelineResult
 from minillama.instruct.sft import finetune, rehearsal_chunks
+from minillama.progress import progress as progress_bar
 
 ARMS = ("oracle", "filtered", "unfiltered")
 CONTROL_MARGIN = 0.15  # oracle must beat base by this much in the Instruct format (issue target)
@@ -96,9 +97,11 @@ class Arms:
 
 
 def world_arms(model, tok, res: PipelineResult, sizes, problems: dict, *, arms: Sequence[str] = ARMS,
-               base_scores: dict[str, Scored] | None = None, say=print) -> Arms:
+               base_scores: dict[str, Scored] | None = None, say=print, progress: bool = True) -> Arms:
     """Fine-tune a copy of ``model`` per arm of ``arms`` and seed of ``sizes.seeds``, and score the base
-    (unless ``base_scores`` already holds it) and each tuned model greedily on ``problems`` in both formats."""
+    (unless ``base_scores`` already holds it) and each tuned model greedily on ``problems`` in both formats.
+    ``progress``: a bar of the arm x seed runs (each a fine-tune and two scorings, the longest part of
+    notebook 05)."""
     t0 = time.perf_counter()
     base = base_scores or {fmt: score(model, tok, problems, fmt) for fmt in FORMATS}
     say(f"base: instruct {base['instruct'].pass1:.1%}, docstring {base['docstring'].pass1:.1%}")
@@ -107,8 +110,11 @@ def world_arms(model, tok, res: PipelineResult, sizes, problems: dict, *, arms: 
     if not n_examples:
         say("the funnel kept no question: no arm can run")
     rehearsal = {seed: world_rehearsal(tok, seed) for seed in sizes.seeds} if n_examples else {}  # shared by the arms
+    bar = progress_bar(total=len(arms) * len(sizes.seeds) if n_examples else 0, desc="instruct arms: tune + score",
+                       enabled=progress and bool(n_examples), unit="run")
     for arm in arms if n_examples else ():
         for seed in sizes.seeds:
+            bar.set_postfix(arm=arm, seed=seed, refresh=False)
             t = time.perf_counter()
             tuned, losses.setdefault(arm, {})[seed] = tune(model, tok, arm_examples(res, arm, seed), sizes, seed,
                                                          rehearsal[seed])
@@ -119,6 +125,8 @@ def world_arms(model, tok, res: PipelineResult, sizes, problems: dict, *, arms: 
             r = scores[arm][seed]
             say(f"{arm} (seed {seed}, {n_examples} examples): instruct {r['instruct'].pass1:.1%}, "
                 f"docstring {r['docstring'].pass1:.1%}")
+            bar.update()
+    bar.close()
     return Arms(problems, base, scores, losses, n_examples, {k: round(v, 1) for k, v in secs.items()})
 
 
