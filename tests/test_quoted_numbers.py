@@ -41,7 +41,9 @@ def test_the_stdlib_models_token_budget():
 def test_compositions_in_the_attempt_log_and_in_notebook_06():
     log, log_k, log_n, nb, nb_k, nb_n = quoted(
         "03_pretraining.ipynb", r"compositions ([\d.]+) % \((\d+) / (\d+)\) in the log, ([\d.]+) % \((\d+) / (\d+)\)")
-    row = next(r for r in read_log() if r["name"] == "C2-v4-long-4k")  # the shipped reference's row
+    from minillama.codeworld.reference import RECIPE_ARGS
+    shipped_name = RECIPE_ARGS[RECIPE_ARGS.index("--name") + 1]
+    row = next(r for r in read_log() if r["name"] == shipped_name)  # the shipped reference's row
     assert float(log) == row["compositions"] == pytest.approx(100 * int(log_k) / int(log_n), abs=0.05)
     shipped = SUMMARY["codeworld"]["pass1"]["compositions"]
     assert (int(nb_k), int(nb_n)) == (shipped["passed"], shipped["n"])
