@@ -14,8 +14,9 @@ training logs, their numbers and the sha256 of every file. Three models, one lin
   a smaller run) and calls the recipe's own pieces; ``train --long`` is the one-process equivalent and
   has not been run end to end.
 * ``models/codeworld/`` — **the reference** (notebooks 05 and 06): the long-trained model continued on
-  world v4 (open names, many frames, examples optional) on 2 CPU cores, as Code Llama continues
-  Llama 2. It reads its prompt: the robustness tiers keep most of its pass@1.
+  world v5 (world v4's open names, many frames and optional examples, plus blended names that start
+  like a known word and end otherwise) on 2 CPU cores, as Code Llama continues Llama 2. It reads its
+  prompt: the robustness tiers keep most of its pass@1.
 
 ::
 
@@ -42,13 +43,14 @@ import torch
 from minillama.paths import models_dir
 
 # The settings of the shipped runs (flags of `python -m minillama.codeworld.recipe`).
-# The reference: the long-trained model continued on world v4 (it must be in models/codeworld-long/).
-RECIPE_ARGS = ("--name", "C2-v4-long-4k", "--init", "models/codeworld-long", "--world", "4", "--fim", "function",
+# The reference: the long-trained model continued on world v5 (it must be in models/codeworld-long/).
+RECIPE_ARGS = ("--name", "C5-v5-long-4k", "--init", "models/codeworld-long", "--world", "5", "--fim", "function",
                "--fim-rate", "0.3", "--copy-share", "0.05", "--steps", "4000", "--warmup", "200", "--lr", "1e-3",
                "--probe-every", "500", "--threads", "2", "--eval", "full",
                "--tokenizer", "models/codeworld/tokenizer.model",
-               "--notes", "world v4 (final: more English names, pool names 20 %, more frames), continued from the "
-                          "long-trained model for 4,000 steps")
+               "--notes", "world v5 (v4 with half of the open pools' English names replaced by blends: a known "
+                          "word's start, another ending, e.g. comp+ass), continued from the long-trained model for "
+                          "4,000 steps as C2: do near-miss copies of new names (compass -> compute) become exact?")
 # The first reference (world v3, from scratch on 2 CPU cores).
 V3_RECIPE_ARGS = ("--name", "reference", "--fim", "function", "--fim-rate", "0.3", "--copy-share", "0.05",
                   "--steps", "4000", "--warmup", "200", "--dim", "192", "--n-layers", "4", "--n-heads", "6",
