@@ -113,7 +113,7 @@ class Profile:
         return getattr(torch, self.dtype)
 
 
-INSTRUCT_RECIPE = InstructSizes(sft_steps=60, batch_size=16, lr=3e-4, rehearsal_frac=0.25, weight_decay=0.0,
+INSTRUCT_RECIPE = InstructSizes(sft_steps=60, batch_size=16, lr=3e-4, rehearsal_frac=0.5, weight_decay=0.0,
                                 n_heldout=150)
 
 PROFILES = {
