@@ -33,11 +33,12 @@ def test_world_v3_is_unchanged_by_the_v4_switch():
     assert documents(5, seed=0, world=4) != documents(5, seed=0)
 
 
-def test_world_v5_is_v4_with_blended_names():
-    # v4's stream is untouched by the v5 switch; v5 draws blends where v4 drew English names
+def test_worlds_v5_and_v6_are_v4_with_blended_names():
+    # v4's stream is untouched by the switches; v5 draws blends where v4 drew English names, v6 where
+    # v4 drew made-up ones
     from minillama.codeworld.names import _BLEND_HEADS, blend, known_words
-    v4, v5 = documents(20, seed=0, world=4), documents(20, seed=0, world=5)
-    assert v4 != v5 and documents(20, seed=0, world=4) == v4
+    v4, v5, v6 = (documents(20, seed=0, world=w) for w in (4, 5, 6))
+    assert len({tuple(v4), tuple(v5), tuple(v6)}) == 3 and documents(20, seed=0, world=4) == v4
     rng = random.Random(3)
     words = [blend(rng) for _ in range(3000)]
     assert not {w for w in words if is_heldout_name(w) or w in known_words()}
@@ -48,13 +49,19 @@ def test_world_v5_is_v4_with_blended_names():
     def blend_like(docs):  # name parts that start like a known word but are none
         parts = [p for d in docs for n in identifiers(d) for p in n.split("_")]
         return sum(p not in known and len(p) >= 4 and p[:3] in heads for p in parts) / len(parts)
-    assert blend_like(v5) > 1.3 * blend_like(v4)
+    assert blend_like(v5) > 1.3 * blend_like(v4) and blend_like(v6) > 1.3 * blend_like(v4)
+
+    def english_share(docs):  # v6 keeps v4's English names, v5 replaces half of them
+        names = [n for d in docs for n in identifiers(d)]
+        return sum(n.split("_")[-1] in known for n in names) / len(names)
+    assert english_share(v5) < english_share(v6)
 
 
 def test_heldout_names_are_never_drawn_for_training():
     rng = random.Random(0)
     drawn = {wild_name(rng, rng.choice(("one", "many"))) for _ in range(20000)}
-    drawn |= {wild_name(rng, rng.choice(("one", "many")), blends=0.5) for _ in range(20000)}
+    drawn |= {wild_name(rng, rng.choice(("one", "many")), blends=0.5, beside=b) for _ in range(10000)
+              for b in (False, True)}
     assert not {n for n in drawn if is_heldout_name(n)}
     rng = random.Random(1)
     for _ in range(200):
@@ -70,9 +77,10 @@ def test_heldout_words_are_not_words_the_world_knows():
 
 def test_heldout_names_do_not_occur_in_training_documents(v4_docs):
     """Checked against the documents themselves: no held-out word and no identifier of the
-    held-out bucket occurs anywhere in training text (v3, v4 and v5 streams, copy documents)."""
+    held-out bucket occurs anywhere in training text (v3 to v6 streams, copy documents)."""
     from minillama.codeworld import copy_documents
-    text = "\n".join(v4_docs + documents(300, seed=0) + documents(300, seed=0, world=5) + copy_documents(200))
+    text = "\n".join(v4_docs + documents(300, seed=0) + documents(300, seed=0, world=5)
+                     + documents(300, seed=0, world=6) + copy_documents(200))
     words = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", text)}  # "_"-joined parts apart too
     assert not words & set(HELDOUT_WORDS)
     tier_names = set()

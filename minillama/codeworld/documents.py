@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .chains import sample_training_behaviour
-from .functions import V5_BLENDS, Function, make_function
+from .functions import WORLD_BLENDS, Function, make_function
 from .inputs import pseudo_word
 from .names import CONST_ADJ, CONST_DOCS, CONST_NOUN, wild_name
 
@@ -107,8 +107,8 @@ def make_module(plan: list[tuple], rng: random.Random, excluded: frozenset[str] 
     taken: set[str] = set()
     lexicon: tuple[str, ...] = ()
     if world >= 4:
-        blends = V5_BLENDS if world == 5 else 0.0
-        lexicon = tuple(wild_name(rng, rng.choice(("one", "many")), blends=blends) for _ in range(rng.randint(3, 6)))
+        blends = WORLD_BLENDS.get(world, (0.0, False))
+        lexicon = tuple(wild_name(rng, rng.choice(("one", "many")), taken, *blends) for _ in range(rng.randint(3, 6)))
     for chain, consts in plan:
         fn = None
         for _attempt in range(5):  # new names and wording, same behaviour
@@ -150,7 +150,7 @@ def _render_rng(seed: int, i: int, world: int) -> random.Random:
 
 
 def modules(n: int, seed: int = 0, start: int = 0, world: int = 3) -> list[Module]:
-    """Modules ``start .. start+n`` of the stream for ``seed`` (``world``: 3, 4 or 5, see
+    """Modules ``start .. start+n`` of the stream for ``seed`` (``world``: 3 to 6, see
     :func:`~minillama.codeworld.functions.make_function`; the same behaviours in both)."""
     excluded = _instance_prompts()
     return [make_module(plan_module(seed, i), _render_rng(seed, i, world), excluded, world)

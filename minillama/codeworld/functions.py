@@ -20,7 +20,7 @@ PARAM_RATE = 0.25  # share of int/str constants that become a second argument
 # share of functions whose argument and function names are made-up words: a name nothing
 # predicts, so writing the body needs copying it from the signature (induction heads)
 PSEUDO_RATE = 0.05
-WORLDS = (3, 4, 5)
+WORLDS = (3, 4, 5, 6)
 # world v4 (names.py): the share of names still drawn from v3's small pools (the dialect MiniEval's
 # tiers are written in), the share drawn from the module's own lexicon (names recur across the
 # functions of a module, as in real code), the share of locals renamed from the open pools, and
@@ -30,8 +30,10 @@ V4_LEXICON_SHARE = 0.3
 V4_WILD_LOCALS = 0.35
 V4_NO_EXAMPLE = 0.25
 # world v5 = v4 with half of the open pools' English names replaced by blends (names.blend): words
-# that start like a known one and end otherwise, so that a name's later pieces must be copied
+# that start like a known one and end otherwise, so that a name's later pieces must be copied;
+# world v6 takes the same share of blends from the made-up names instead, keeping v4's English ones
 V5_BLENDS = 0.5
+WORLD_BLENDS = {5: (V5_BLENDS, False), 6: (V5_BLENDS, True)}  # world -> (share, beside English names)
 V4_VERBS = ("get", "find", "compute", "make", "process", "handle", "calc", "build", "do", "run", "fix", "update",
             "parse", "transform", "collect", "pick", "apply", "prepare", "clean", "check")
 
@@ -129,7 +131,7 @@ def _random_param(rng, chain, stage, slot):
     return RANDOM["list"](rng) if c.kind == "list" else rng.choice(c.values)
 
 
-def _v4_name(rng: random.Random, role: str, pool, used: set[str], lexicon, blends: float = 0.0) -> str:
+def _v4_name(rng: random.Random, role: str, pool, used: set[str], lexicon, blends=(0.0, False)) -> str:
     r = rng.random()
     if r < V4_POOL_SHARE:
         free = [a for a in pool if a not in used]
@@ -139,7 +141,7 @@ def _v4_name(rng: random.Random, role: str, pool, used: set[str], lexicon, blend
         free = [a for a in lexicon if a not in used]
         if free:
             return rng.choice(free)
-    return wild_name(rng, role, used, blends)
+    return wild_name(rng, role, used, *blends)
 
 
 def _v4_function_name(chain: Chain, rng: random.Random, used: set[str]) -> str:
@@ -172,11 +174,11 @@ def make_function(chain: Chain, consts: Consts, rng: random.Random, *, training:
     keeps every value it can take trainable. None if no doctest input is found. ``world`` 3 is the
     world MiniEval is written in; 4 draws names from open pools (:mod:`.names`; ``lexicon``: the
     module's own names), renames locals, and words docstrings with more frames, sometimes
-    without an example; 5 is 4 with blended names (:data:`V5_BLENDS`)."""
+    without an example; 5 and 6 are 4 with blended names (:data:`WORLD_BLENDS`)."""
     if world not in WORLDS:
         raise ValueError(f"world={world!r}; choose one of {WORLDS}")
-    v4 = world >= 4  # v5 is v4 with blended names
-    blends = V5_BLENDS if world == 5 else 0.0
+    v4 = world >= 4  # v5 and v6 are v4 with blended names
+    blends = WORLD_BLENDS.get(world, (0.0, False))
     stages = [BY_KEY[k] for k in chain]
     reserved = reserved_names(chain) | set(taken)
     pseudo = not v4 and rng.random() < PSEUDO_RATE
@@ -219,7 +221,7 @@ def make_function(chain: Chain, consts: Consts, rng: random.Random, *, training:
     while fname in used:
         fname += "_2"
     style = style or rng.choices(STYLES, STYLE_WEIGHTS)[0]
-    wild = (V4_WILD_LOCALS, rng, lambda r, t: wild_name(r, "one", t, blends)) if v4 else None
+    wild = (V4_WILD_LOCALS, rng, lambda r, t: wild_name(r, "one", t, *blends)) if v4 else None
     body = render_body(chain, const_exprs, arg, used | {fname}, style, rng, wild)
     signature = make_signature(fname, arg, tin, stages[-1].tout,
                                [(pname, stages[st].consts[sl].kind) for (st, sl), pname in zip(params, param_names)])

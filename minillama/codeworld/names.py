@@ -252,17 +252,25 @@ def blend(rng: random.Random, taken=frozenset()) -> str:
             return word
 
 
-def wild_name(rng: random.Random, role: str, taken=frozenset(), blends: float = 0.0) -> str:
-    """One name of world v4's open pools (never a held-out one). ``blends`` (world v5): the share
-    of the English names replaced by :func:`blend` words."""
+def _blend_name(rng: random.Random, taken) -> str:
+    name = blend(rng, taken)
+    if rng.random() < 0.15:
+        name = f"{name}_{rng.choice(_NOUNS)}" if rng.random() < 0.5 else f"{rng.choice(_ADJECTIVES)}_{name}"
+    return name
+
+
+def wild_name(rng: random.Random, role: str, taken=frozenset(), blends: float = 0.0, beside: bool = False) -> str:
+    """One name of world v4's open pools (never a held-out one). ``blends``: the share of the
+    English names (world v5) or, with ``beside``, of the made-up names (world v6) replaced by
+    :func:`blend` words."""
     for _ in range(1000):
         r = rng.random()
-        if r < 0.40 and blends and rng.random() < blends:
-            name = blend(rng, taken)
-            if rng.random() < 0.15:
-                name = f"{name}_{rng.choice(_NOUNS)}" if rng.random() < 0.5 else f"{rng.choice(_ADJECTIVES)}_{name}"
+        if r < 0.40 and blends and not beside and rng.random() < blends:
+            name = _blend_name(rng, taken)
         elif r < 0.40:
             name = english(rng, role)
+        elif r < 0.75 and blends and beside and rng.random() < blends:
+            name = _blend_name(rng, taken)
         elif r < 0.75:
             name = made_up(rng, taken, (1, 3))
             if rng.random() < 0.15:

@@ -66,7 +66,8 @@ class Recipe:
     seed: int = 0
     data_seed: int = 0
     probe_every: int = 100
-    world: int = 3  # the world's generator version (functions.WORLDS): 3 = MiniEval's dialect, 4 = open names, 5 = v4 + blends
+    # the world's generator version (functions.WORLDS): 3 = MiniEval's dialect, 4 = open names, 5 and 6 = v4 + blends
+    world: int = 3
     init: str = ""  # a model folder to continue from (continued pretraining); "" trains from random weights
     notes: str = ""
 
