@@ -32,8 +32,8 @@ V4_NO_EXAMPLE = 0.25
 # world v5 = v4 with half of the open pools' English names replaced by blends (names.blend): words
 # that start like a known one and end otherwise, so that a name's later pieces must be copied;
 # world v6 takes the same share of blends from the made-up names instead, keeping v4's English ones
-V5_BLENDS = 0.5
-WORLD_BLENDS = {5: (V5_BLENDS, False), 6: (V5_BLENDS, True)}  # world -> (share, beside English names)
+BLEND_SHARE = 0.5
+WORLD_BLENDS = {5: (BLEND_SHARE, False), 6: (BLEND_SHARE, True)}  # world -> (share, beside English names)
 V4_VERBS = ("get", "find", "compute", "make", "process", "handle", "calc", "build", "do", "run", "fix", "update",
             "parse", "transform", "collect", "pick", "apply", "prepare", "clean", "check")
 

@@ -247,7 +247,7 @@ def blend(rng: random.Random, taken=frozenset()) -> str:
             word += other[rng.randint(1, len(other) - 2):]
         else:
             word += _made_up(rng, (1, 1))
-        if (len(word) >= 4 and _ok(word, taken) and word not in _ALL_WORDS and word not in known_words()
+        if (len(word) >= 4 and _ok(word, taken) and word not in known_words()  # known_words() holds the pools
                 and not is_heldout_name(word) and not _V3_SHAPE.match(word)):
             return word
 
